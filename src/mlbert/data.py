@@ -1,0 +1,316 @@
+"""Data sources: the official SemEval-2018 E-c files, the Hub copy, or the user's own files.
+
+Every source ends in the same normalised form: three DataFrames (train / validation / test) with
+columns `id` (str), `text` (str) and `labels` (list of label names), plus the ordered label list.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .hub import hub_offline_reason, offline_help
+from .labels import LabelError, collect_label_names, parse_indicator, parse_label_list
+from .params import PrepareParams
+
+SPLITS = ("train", "validation", "test")
+SEMEVAL_LABELS = (
+    "anger", "anticipation", "disgust", "fear", "joy", "love",
+    "optimism", "pessimism", "sadness", "surprise", "trust",
+)  # fmt: skip
+SEMEVAL_FILES = {
+    "train": "2018-E-c-En-train.txt",
+    "validation": "2018-E-c-En-dev.txt",
+    "test": "2018-E-c-En-test-gold.txt",
+}
+SEMEVAL_HUB_ID = "SemEvalWorkshop/sem_eval_2018_task_1"
+SEMEVAL_HUB_CONFIG = "subtask5.english"
+SEMEVAL_HUB_REVISION = "refs/convert/parquet"  # datasets >= 4 no longer runs the loading script
+SEMEVAL_URL = "https://competitions.codalab.org/competitions/17751#learn_the_details-datasets"
+LABELS_FILE = "labels.json"
+
+
+class DataError(ValueError):
+    """The data cannot be used; the message names the file, the row and the problem."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    labels: list[str]
+
+    def items(self) -> list[tuple[str, pd.DataFrame]]:
+        return [(name, getattr(self, name)) for name in SPLITS]
+
+
+def load_splits(params: PrepareParams) -> Splits:
+    """Read the configured source and return normalised, cut splits."""
+    source = resolve_source(params)
+    if source == "semeval":
+        splits = load_semeval(Path(params.dir))
+    elif source == "hub":
+        splits = load_semeval_from_hub()
+    else:
+        splits = load_user_files(params)
+    return cut_splits(splits, params.max_train_samples, params.max_eval_samples)
+
+
+def resolve_source(params: PrepareParams) -> str:
+    """Turn `auto` into `semeval` or `hub`, or fail with how to get the data."""
+    if params.source != "auto":
+        return params.source
+    folder = Path(params.dir)
+    missing = [name for name in SEMEVAL_FILES.values() if not (folder / name).is_file()]
+    if not missing:
+        return "semeval"
+    reason = hub_offline_reason()
+    if reason is None:
+        return "hub"
+    raise DataError(
+        f"no data found: prepare.dir ({folder}) lacks {', '.join(missing)}, and the Hugging Face Hub "
+        f"is not reachable ({reason}). Download the SemEval-2018 Task 1 E-c English files from "
+        f"{SEMEVAL_URL} and put them in {folder} (or point prepare.dir at their folder), or bring "
+        "your own data with prepare.source: files."
+    )
+
+
+def load_semeval(folder: Path) -> Splits:
+    """Read the three official tab-separated E-c files from `folder`."""
+    frames = {split: read_semeval_file(folder / name) for split, name in SEMEVAL_FILES.items()}
+    return Splits(**frames, labels=list(SEMEVAL_LABELS))
+
+
+def read_semeval_file(path: Path) -> pd.DataFrame:
+    """Parse one official file: `ID<TAB>Tweet<TAB>` then one 0/1 column per emotion."""
+    table = read_table(path, sep="\t")
+    expected = ["ID", "Tweet", *SEMEVAL_LABELS]
+    if list(table.columns) != expected:
+        raise DataError(
+            f"{path}: header is {list(table.columns)}, expected the SemEval-2018 E-c header {expected}"
+        )
+    return normalise(
+        table, path, text_column="Tweet", id_column="ID", label_columns=list(SEMEVAL_LABELS)
+    )
+
+
+def load_semeval_from_hub() -> Splits:
+    """Fetch the Hub's parquet export of the E-c English config (for users who have the Hub)."""
+    reason = hub_offline_reason()
+    if reason is not None:
+        raise DataError(f"prepare.source is 'hub' but {offline_help(reason)}")
+    from datasets import load_dataset
+
+    hub = load_dataset(SEMEVAL_HUB_ID, SEMEVAL_HUB_CONFIG, revision=SEMEVAL_HUB_REVISION)
+    where = Path(f"{SEMEVAL_HUB_ID}:{SEMEVAL_HUB_CONFIG}")
+    frames = {
+        split: normalise(
+            hub[split].to_pandas(), where / split, "Tweet", "ID", list(SEMEVAL_LABELS)
+        )
+        for split in SPLITS
+    }
+    return Splits(**frames, labels=list(SEMEVAL_LABELS))
+
+
+def load_user_files(params: PrepareParams) -> Splits:
+    """Read the user's own files; a missing validation or test file is split off train."""
+    folder = Path(params.dir)
+    paths = {
+        "train": params.train_file,
+        "validation": params.validation_file,
+        "test": params.test_file,
+    }
+    frames: dict[str, pd.DataFrame] = {}
+    for split, name in paths.items():
+        if name is None:
+            continue
+        path = folder / name
+        frames[split] = normalise(
+            read_table(path),
+            path,
+            text_column=params.text_column,
+            id_column=params.id_column,
+            label_columns=params.label_columns,
+            label_column=params.label_column,
+            id_prefix=split,
+        )
+    labels = list(params.label_columns or collect_label_names(frames["train"]["labels"]))
+    if not labels:
+        raise DataError(f"{folder / params.train_file}: no example has any label")
+    for split, frame in frames.items():
+        check_known_labels(frame, labels, folder / paths[split])
+    train = frames["train"]
+    if "test" not in frames:
+        train, frames["test"] = split_off(train, params.test_fraction, params.seed, labels)
+    if "validation" not in frames:
+        fraction = params.validation_fraction / (1.0 - (0.0 if params.test_file else params.test_fraction))
+        train, frames["validation"] = split_off(train, fraction, params.seed, labels)
+    frames["train"] = train
+    return Splits(**frames, labels=labels)
+
+
+def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
+    """Read CSV / TSV / JSONL / parquet as strings, with errors that name the file and line."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        table = pd.read_parquet(path)
+    else:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].count(b"\n") + 1
+            raise DataError(f"{path}: line {line} is not valid UTF-8 ({error.reason})") from error
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            table = _read_json_lines(path, text)
+        else:
+            delimiter = sep or ("," if suffix == ".csv" else "\t")
+            try:
+                table = pd.read_csv(
+                    io.StringIO(text),
+                    sep=delimiter,
+                    dtype=str,
+                    keep_default_na=False,
+                    quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
+                )
+            except pd.errors.ParserError as error:
+                raise DataError(f"{path}: {error}") from error
+            except pd.errors.EmptyDataError as error:
+                raise DataError(f"{path}: the file is empty") from error
+    if table.empty:
+        raise DataError(f"{path}: no data rows (only a header, or nothing)")
+    return table
+
+
+def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}: line {number} is not valid JSON ({error.msg})") from error
+        if not isinstance(record, dict):
+            raise DataError(f"{path}: line {number} is not a JSON object")
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def normalise(
+    table: pd.DataFrame,
+    path: Path,
+    text_column: str,
+    id_column: str | None = None,
+    label_columns: list[str] | None = None,
+    label_column: str | None = None,
+    id_prefix: str = "row",
+) -> pd.DataFrame:
+    """Turn a raw table into (`id`, `text`, `labels`), checking every cell we use."""
+    wanted = [text_column, *(label_columns or []), *filter(None, [id_column, label_column])]
+    missing = [column for column in wanted if column not in table.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(map(repr, missing))}; "
+            f"the file has {', '.join(map(repr, map(str, table.columns)))}"
+        )
+    ids = (
+        table[id_column].astype(str).tolist()
+        if id_column
+        else [f"{id_prefix}-{i:06d}" for i in range(1, len(table) + 1)]
+    )
+    texts = table[text_column].tolist()
+    labels = []
+    for i, text in enumerate(texts):
+        where = f"{path}: row {i + 1}"
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where} (id {ids[i]}), column {text_column!r}: text is empty")
+        try:
+            if label_columns is not None:
+                cells = table[label_columns].iloc[i]
+                labels.append([name for name in label_columns if parse_indicator(cells[name])])
+            else:
+                labels.append(parse_label_list(table[label_column].iloc[i]))
+        except LabelError as error:
+            raise DataError(f"{where} (id {ids[i]}): {error}") from error
+    duplicates = [name for name, count in Counter(ids).items() if count > 1]
+    if duplicates:
+        raise DataError(f"{path}: duplicate id(s) {', '.join(duplicates[:5])} in column {id_column!r}")
+    return pd.DataFrame({"id": ids, "text": texts, "labels": labels})
+
+
+def check_known_labels(frame: pd.DataFrame, labels: list[str], path: Path) -> None:
+    known = set(labels)
+    for i, names in enumerate(frame["labels"]):
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise DataError(
+                f"{path}: row {i + 1} (id {frame['id'].iloc[i]}): label(s) {', '.join(unknown)} "
+                f"are not in the label set ({', '.join(labels)})"
+            )
+
+
+def split_off(
+    frame: pd.DataFrame, fraction: float, seed: int, labels: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out `fraction` of the rows, seeded, stratified by each row's rarest label.
+
+    Exact multi-label stratification is not possible in general; stratifying on the rarest label
+    keeps rare labels present in both parts, and tiny strata fall back to one shared bucket.
+    """
+    frequency = Counter(name for names in frame["labels"] for name in names)
+    keys = [min(names, key=lambda n: (frequency[n], n)) if names else "" for names in frame["labels"]]
+    counts = Counter(keys)
+    keys = [key if counts[key] >= 2 else "<rare>" for key in keys]
+    positions = list(range(len(frame)))
+    try:
+        kept, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=keys)
+    except ValueError:
+        kept, held = train_test_split(positions, test_size=fraction, random_state=seed)
+    return (
+        frame.iloc[sorted(kept)].reset_index(drop=True),
+        frame.iloc[sorted(held)].reset_index(drop=True),
+    )
+
+
+def cut_splits(splits: Splits, max_train: int | None, max_eval: int | None) -> Splits:
+    """Keep the first `max_train` / `max_eval` rows of each split (None keeps all)."""
+
+    def head(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+        return frame if limit is None else frame.head(limit).reset_index(drop=True)
+
+    return Splits(
+        train=head(splits.train, max_train),
+        validation=head(splits.validation, max_eval),
+        test=head(splits.test, max_eval),
+        labels=splits.labels,
+    )
+
+
+def write_splits(splits: Splits, folder: Path) -> None:
+    """Write each split as parquet and the ordered label list as JSON into `folder`."""
+    for name, frame in splits.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    (folder / LABELS_FILE).write_text(json.dumps(splits.labels, indent=2) + "\n", encoding="utf-8")
+
+
+def read_splits(folder: str | Path) -> Splits:
+    """Read what `write_splits` wrote."""
+    folder = Path(folder)
+    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
+    frames = {}
+    for name in SPLITS:
+        frame = pd.read_parquet(folder / f"{name}.parquet")
+        frame["labels"] = frame["labels"].map(list)
+        frames[name] = frame
+    return Splits(**frames, labels=labels)

@@ -1,0 +1,28 @@
+"""Encoding prepared splits into token ids and multi-hot float labels for the Trainer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .data import Splits
+from .labels import labels_to_multi_hot
+
+
+def encode_splits(splits: Splits, tokenizer: Any) -> Any:
+    """A DatasetDict with input ids, attention masks and float multi-hot `labels`.
+
+    No padding here: the Trainer's collator pads each batch to its own longest example, and
+    truncation follows the tokenizer's `model_max_length` (set to `tokenize.max_length`).
+    """
+    from datasets import Dataset, DatasetDict
+
+    def tokenize(batch: dict[str, list]) -> dict[str, list]:
+        return tokenizer(batch["text"], truncation=True)
+
+    encoded = {}
+    for name, frame in splits.items():
+        dataset = Dataset.from_dict(
+            {"text": frame["text"].tolist(), "labels": labels_to_multi_hot(frame["labels"], splits.labels)}
+        )
+        encoded[name] = dataset.map(tokenize, batched=True, remove_columns=["text"], desc=f"tokenize {name}")
+    return DatasetDict(encoded)

@@ -1,0 +1,104 @@
+"""Multi-label metrics, all computed by scikit-learn.
+
+`jaccard` is the SemEval-2018 E-c official score: the mean over examples of
+|pred & gold| / |pred | gold|, where an empty prediction for an empty gold set counts as 1.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    jaccard_score,
+    precision_recall_curve,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+MAX_CURVE_POINTS = 200
+
+
+def apply_threshold(probabilities: np.ndarray, threshold: float) -> np.ndarray:
+    """0/1 predictions: a label is on when its probability is at least `threshold`."""
+    return (np.asarray(probabilities) >= threshold).astype(np.int8)
+
+
+def multilabel_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, threshold: float, label_names: Sequence[str]
+) -> dict[str, Any]:
+    """Every score the pipeline reports for one split, as a JSON-ready dict."""
+    y_true = np.asarray(y_true).astype(np.int8)
+    y_pred = apply_threshold(probabilities, threshold)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, average=None, zero_division=0.0
+    )
+    roc_auc_micro, roc_auc_macro = roc_auc_scores(y_true, probabilities)
+    return {
+        "n_examples": int(len(y_true)),
+        "threshold": float(threshold),
+        "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0.0)),
+        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0.0)),
+        "roc_auc_micro": roc_auc_micro,
+        "roc_auc_macro": roc_auc_macro,
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "jaccard": float(jaccard_score(y_true, y_pred, average="samples", zero_division=1.0)),
+        "per_label": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
+    }
+
+
+def roc_auc_scores(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[float | None, float | None]:
+    """(micro, macro) ROC-AUC on probabilities; macro averages the labels where AUC is defined.
+
+    A label whose column is all 0 or all 1 has no ROC-AUC; it is left out of the macro average
+    (with a warning) instead of crashing the evaluation. None when nothing is defined.
+    """
+    y_true = np.asarray(y_true)
+    probabilities = np.asarray(probabilities)
+    defined = [j for j in range(y_true.shape[1]) if 0 < y_true[:, j].sum() < len(y_true)]
+    if len(defined) < y_true.shape[1]:
+        warnings.warn(
+            f"ROC-AUC is undefined for {y_true.shape[1] - len(defined)} label(s) with one class only",
+            stacklevel=2,
+        )
+    macro = (
+        float(np.mean([roc_auc_score(y_true[:, j], probabilities[:, j]) for j in defined]))
+        if defined
+        else None
+    )
+    flat = y_true.ravel()
+    micro = float(roc_auc_score(flat, probabilities.ravel())) if 0 < flat.sum() < len(flat) else None
+    return micro, macro
+
+
+def precision_recall_points(
+    y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]
+) -> dict[str, list[dict[str, float]]]:
+    """Per-label precision-recall curves, thinned to at most MAX_CURVE_POINTS points each."""
+    curves = {}
+    for j, name in enumerate(label_names):
+        if not np.asarray(y_true)[:, j].any():
+            continue
+        precision, recall, thresholds = precision_recall_curve(y_true[:, j], probabilities[:, j])
+        keep = np.unique(np.linspace(0, len(thresholds) - 1, MAX_CURVE_POINTS).round().astype(int))
+        curves[name] = [
+            {
+                "threshold": round(float(thresholds[k]), 4),
+                "precision": round(float(precision[k]), 4),
+                "recall": round(float(recall[k]), 4),
+            }
+            for k in keep
+        ]
+    return curves

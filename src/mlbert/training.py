@@ -1,0 +1,108 @@
+"""Fine-tuning with the Hugging Face Trainer: arguments, metrics, resumable checkpoints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .metrics import multilabel_metrics
+from .params import ParamsError, TrainParams
+
+BEST_MODEL_METRIC = "f1_micro"
+FINGERPRINT_FILE = "run_fingerprint.json"
+
+
+def bf16_supported() -> bool:
+    """True where bf16 autocast runs natively: a bf16 GPU, or a CPU with AVX-512 BF16 or AMX."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, check, lambda: False)() for check in checks)
+
+
+def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any:
+    """TrainingArguments from `train:` plus what the pipeline fixes: per-epoch eval and saves,
+    best epoch by validation micro-F1, no reporting integrations (dvclive is added by hand)."""
+    from transformers import TrainingArguments
+
+    import torch
+
+    bf16 = bf16_supported() if params.bf16 == "auto" else params.bf16
+    args = dict(params.training_args)
+    if bf16 and not torch.cuda.is_available():
+        args.setdefault("use_cpu", True)  # transformers refuses bf16 without a GPU unless told
+    try:
+        return TrainingArguments(
+            output_dir=str(output_dir),
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            load_best_model_at_end=True,
+            metric_for_best_model=BEST_MODEL_METRIC,
+            greater_is_better=True,
+            report_to="none",
+            bf16=bf16,
+            **args,
+        )
+    except (ValueError, TypeError) as error:
+        raise ParamsError(f"train: TrainingArguments rejected the params: {error}") from error
+
+
+def compute_trainer_metrics(label_names: list[str], threshold: float):
+    """A Trainer `compute_metrics` that reports the headline scores (not per label) at `threshold`."""
+
+    def compute(eval_prediction: Any) -> dict[str, float]:
+        logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+        probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+        scores = multilabel_metrics(labels, probabilities, threshold, label_names)
+        return {
+            key: value
+            for key, value in scores.items()
+            if key in {"f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro"} and value is not None
+        }
+
+    return compute
+
+
+def run_fingerprint(payload: dict[str, Any], data_dir: Path) -> str:
+    """A hash of everything that decides what training produces: params and the encoded data."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode())
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(data_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> str | None:
+    """Return the checkpoint to resume from, if `checkpoint_dir` holds one from this same run.
+
+    Checkpoints of a run with other params or data are removed: resuming from them would mix
+    two experiments.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    marker = checkpoint_dir / FINGERPRINT_FILE
+    if checkpoint_dir.is_dir():
+        same_run = marker.is_file() and json.loads(marker.read_text())["fingerprint"] == fingerprint
+        if same_run:
+            return get_last_checkpoint(str(checkpoint_dir))
+        shutil.rmtree(checkpoint_dir)
+    checkpoint_dir.mkdir(parents=True)
+    marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    return None
+
+
+def best_epoch(state: Any) -> float | None:
+    """The epoch whose evaluation the Trainer kept as best."""
+    best = state.best_metric
+    for entry in state.log_history:
+        if entry.get(f"eval_{BEST_MODEL_METRIC}") == best:
+            return entry.get("epoch")
+    return None

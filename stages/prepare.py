@@ -1,0 +1,24 @@
+"""prepare: read the data source named in params.yaml, write normalised splits and the label list.
+
+Outputs: data/prepared/{train,validation,test}.parquet (id, text, labels) and labels.json.
+"""
+
+from mlbert.data import load_splits, write_splits
+from mlbert.outputs import atomic_dir
+from mlbert.params import load_params
+from mlbert.stage import run_stage
+
+OUTPUT_DIR = "data/prepared"
+
+
+def main() -> str:
+    params = load_params().prepare
+    splits = load_splits(params)
+    with atomic_dir(OUTPUT_DIR) as staging:
+        write_splits(splits, staging)
+    sizes = ", ".join(f"{name} {len(frame)}" for name, frame in splits.items())
+    return f"{sizes} examples, {len(splits.labels)} labels -> {OUTPUT_DIR}"
+
+
+if __name__ == "__main__":
+    run_stage("prepare", main)

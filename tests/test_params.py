@@ -1,0 +1,115 @@
+"""params.yaml is validated on load: bad keys, types and ranges are named before any work."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlbert.params import DEFAULT_MODEL, ParamsError, load_params, params_from_dict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_repository_params_file_is_valid():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert params.model.name == DEFAULT_MODEL
+    assert params.prepare.source == "auto"
+    assert params.train.training_args["learning_rate"] > 0
+
+
+def test_an_empty_file_means_all_defaults():
+    params = params_from_dict({})
+    assert params.tokenize.max_length == 128
+    assert params.train.bf16 == "auto"
+    assert params.evaluate.threshold == 0.5
+
+
+def test_training_args_pass_through():
+    params = params_from_dict({"train": {"learning_rate": 3e-5, "num_train_epochs": 2, "optim": "adamw_torch"}})
+    assert params.train.training_args == {"learning_rate": 3e-5, "num_train_epochs": 2, "optim": "adamw_torch"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"trian": {}}, r"unknown key trian; did you mean train\?"),
+        ({"prepare": {"max_train_sample": 5}}, r"prepare.max_train_sample; did you mean prepare.max_train_samples\?"),
+        ({"train": {"learnig_rate": 1e-4}}, r"train.learnig_rate; did you mean train.learning_rate\?"),
+        ({"train": {"no_such_argument": 1}}, r"unknown TrainingArguments field train.no_such_argument"),
+    ],
+)
+def test_unknown_keys_are_named_with_a_suggestion(raw, message):
+    with pytest.raises(ParamsError, match=message):
+        params_from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"tokenize": {"max_length": "long"}}, "tokenize.max_length must be an integer"),
+        ({"prepare": {"max_eval_samples": 2.5}}, "prepare.max_eval_samples must be an integer or null"),
+        ({"train": {"learning_rate": "fast"}}, "train.learning_rate must be a number"),
+        ({"train": {"per_device_train_batch_size": 8.5}}, "train.per_device_train_batch_size must be an integer"),
+        ({"prepare": {"label_columns": "joy"}}, "prepare.label_columns must be a list of a string or null"),
+        ({"model": []}, "model must be a mapping"),
+    ],
+)
+def test_wrong_types_are_named(raw, message):
+    with pytest.raises(ParamsError, match=message):
+        params_from_dict(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"train": {"learning_rate": 0}}, "train.learning_rate must be > 0"),
+        ({"train": {"learning_rate": -1e-5}}, "train.learning_rate must be > 0"),
+        ({"train": {"per_device_train_batch_size": 0}}, "train.per_device_train_batch_size must be >= 1"),
+        ({"train": {"num_train_epochs": 0}}, "train.num_train_epochs must be > 0"),
+        ({"tokenize": {"max_length": 1}}, "tokenize.max_length must be >= 2"),
+        ({"evaluate": {"threshold": 1.0}}, "evaluate.threshold must be < 1.0"),
+        ({"prepare": {"validation_fraction": 0}}, "prepare.validation_fraction must be > 0.0"),
+        ({"prepare": {"source": "web"}}, "prepare.source must be one of auto, semeval, hub, files"),
+        ({"train": {"bf16": "yes"}}, "train.bf16 must be one of auto, true, false"),
+    ],
+)
+def test_out_of_range_values_are_named(raw, message):
+    with pytest.raises(ParamsError, match=message):
+        params_from_dict(raw)
+
+
+@pytest.mark.parametrize("key", ["output_dir", "eval_strategy", "metric_for_best_model", "report_to"])
+def test_arguments_the_pipeline_owns_cannot_be_overridden(key):
+    with pytest.raises(ParamsError, match=f"train.{key} is set by the pipeline"):
+        params_from_dict({"train": {key: "x"}})
+
+
+def test_own_files_need_a_train_file():
+    with pytest.raises(ParamsError, match="prepare.train_file is required"):
+        params_from_dict({"prepare": {"source": "files", "label_column": "labels"}})
+
+
+@pytest.mark.parametrize(
+    "labels", [{}, {"label_column": "labels", "label_columns": ["a"]}], ids=["neither", "both"]
+)
+def test_own_files_need_exactly_one_label_layout(labels):
+    with pytest.raises(ParamsError, match="exactly one of prepare.label_columns"):
+        params_from_dict({"prepare": {"source": "files", "train_file": "t.csv", **labels}})
+
+
+def test_a_missing_params_file_says_where_to_run(tmp_path):
+    with pytest.raises(ParamsError, match="not found: run from the repository root"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_broken_yaml_is_reported(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(path)
+
+
+def test_params_round_trip_through_yaml(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"prepare": {"source": "files", "train_file": "t.csv", "label_columns": ["x"]}}))
+    assert load_params(path).prepare.label_columns == ["x"]

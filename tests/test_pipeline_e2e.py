@@ -1,0 +1,174 @@
+"""End to end: the real `dvc repro` in a git + DVC copy of this repository, on a small slice of
+the real SemEval-2018 E-c data (folder given by SEMEVAL_DIR), with the packaged model.
+
+The tests share one pipeline run and go in file order: first what the run produced, then how
+DVC's caching reacts to param changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
+HEADLINE = ("f1_micro", "f1_macro", "roc_auc_micro", "roc_auc_macro", "accuracy", "jaccard")
+SLICE = {
+    "prepare": {"max_train_samples": 160, "max_eval_samples": 48},
+    "tokenize": {"max_length": 64},
+    "train": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 2},
+}
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def semeval_dir() -> Path:
+    value = os.environ.get("SEMEVAL_DIR")
+    if not value:
+        pytest.skip("set SEMEVAL_DIR to the folder with the SemEval-2018 E-c files to run the pipeline")
+    folder = Path(value).resolve()
+    assert (folder / "2018-E-c-En-train.txt").is_file(), f"SEMEVAL_DIR={folder} lacks the E-c files"
+    return folder
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    }  # fmt: skip
+    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def ran_stages(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def edit_params(repo: Path, group: str, **values) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[group].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, semeval_dir) -> Path:
+    """A fresh git + DVC repository holding this project's files, after one `dvc repro`."""
+    repo = tmp_path_factory.mktemp("pipeline")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    results = {"dvc.lock", "metrics.json"}
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if name in results or name.startswith(("dvclive/", "plots/")) or not source.is_file():
+            continue
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, repo / name)
+    edit_params(repo, "prepare", dir=str(semeval_dir), **SLICE["prepare"])
+    edit_params(repo, "tokenize", **SLICE["tokenize"])
+    edit_params(repo, "train", **SLICE["train"])
+    run(repo, "git", "init", "-q")
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "slice of the pipeline")
+    repro = dvc(repo, "repro")
+    assert ran_stages(repro.stdout) == list(STAGES), repro.stdout
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "commit", "-qm", "first run")
+    return repo
+
+
+def test_metrics_cover_validation_and_test_with_sane_values(repo):
+    metrics = json.loads((repo / "metrics.json").read_text())
+    assert set(metrics) == {"validation", "test"}
+    for split, scores in metrics.items():
+        assert scores["n_examples"] == 48
+        for key in HEADLINE:
+            assert 0.0 <= scores[key] <= 1.0, (split, key, scores[key])
+        assert scores["roc_auc_micro"] > 0.5  # better than chance, even after one short epoch
+        assert len(scores["per_label"]) == 11
+
+
+def test_metrics_and_plots_are_declared_for_dvc(repo):
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    workspace = shown[""]["data"]
+    assert "test" in workspace["metrics.json"]["data"]
+    assert "eval" in workspace["dvclive/metrics.json"]["data"]
+    plots = dvc(repo, "plots", "show", "--json").stdout
+    assert "dvclive/plots/metrics" in plots and "precision_recall" in plots
+
+
+def test_the_exported_folder_loads_in_a_transformers_pipeline(repo):
+    from transformers import pipeline
+
+    classify = pipeline("text-classification", model=str(repo / "models/export"), top_k=None)
+    (scores,) = classify(["What a lovely, happy morning!"])
+    assert len(scores) == 11
+    assert all(0.0 <= item["score"] <= 1.0 for item in scores)
+    assert json.loads((repo / "models/export/thresholds.json").read_text())["default"] == 0.5
+    assert "| test |" in (repo / "models/export/README.md").read_text()
+
+
+def test_the_predict_command_prints_one_json_line_per_text(repo):
+    result = run(repo, str(Path(sys.executable).parent / "predict"), "I love this", "I hate waiting")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["text"] for line in lines] == ["I love this", "I hate waiting"]
+    assert all(len(line["scores"]) == 11 and isinstance(line["labels"], list) for line in lines)
+
+
+def test_a_second_repro_runs_no_stage(repo):
+    assert ran_stages(dvc(repo, "repro").stdout) == []
+
+
+def test_a_max_length_change_reruns_tokenize_onwards_but_not_prepare(repo):
+    edit_params(repo, "tokenize", max_length=48)
+    assert ran_stages(dvc(repo, "repro").stdout) == ["tokenize", "train", "evaluate", "export"]
+    run(repo, "git", "checkout", "params.yaml")
+    assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
+
+
+def test_a_learning_rate_change_reruns_exactly_train_evaluate_export(repo):
+    edit_params(repo, "train", learning_rate=5e-5)
+    assert ran_stages(dvc(repo, "repro").stdout) == ["train", "evaluate", "export"]
+    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
+    assert "test.f1_micro" in diff["metrics.json"]
+    run(repo, "git", "checkout", "params.yaml")
+    assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
+
+
+def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):
+    dvc(repo, "exp", "run", "-n", "lr-3e-5", "-S", "train.learning_rate=3e-5")
+    table = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
+    names = [exp["name"] for exp in experiments]
+    assert "lr-3e-5" in names
+    run(repo, "git", "checkout", "--", ".")
+
+
+def test_a_bad_param_fails_fast_naming_the_key(repo):
+    edit_params(repo, "train", learning_rate=-1.0)
+    try:
+        result = dvc(repo, "repro", check=False)
+    finally:
+        run(repo, "git", "checkout", "params.yaml")
+    assert result.returncode != 0
+    assert "train.learning_rate must be > 0" in result.stderr + result.stdout
