@@ -32,7 +32,7 @@ SELECTION_THRESHOLD = 0.5
 def main() -> str:
     from datasets import load_from_disk
     from dvclive import Live
-    from transformers import DataCollatorWithPadding, Trainer
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.integrations import DVCLiveCallback
 
     params = load_params()
@@ -49,6 +49,7 @@ def main() -> str:
     if resume_from:
         print(f"train: resuming from {resume_from}")
 
+    set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
     live = Live(LIVE_DIR, resume=resume_from is not None, dvcyaml=False, save_dvc_exp=False)
     trainer = Trainer(
         model=load_classifier_for_training(source, labels),

@@ -113,3 +113,11 @@ def test_params_round_trip_through_yaml(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"prepare": {"source": "files", "train_file": "t.csv", "label_columns": ["x"]}}))
     assert load_params(path).prepare.label_columns == ["x"]
+
+
+@pytest.mark.parametrize(("text", "value"), [("3e-05", 3e-5), ("1.0e-4", 1e-4), ("2E-5", 2e-5), ("5", 5)])
+def test_scientific_notation_without_a_dot_is_a_number(tmp_path, text, value):
+    # `dvc exp run -S train.learning_rate=3e-5` writes `learning_rate: 3e-05`
+    path = tmp_path / "params.yaml"
+    path.write_text(f"train:\n  learning_rate: {text}\n")
+    assert load_params(path).train.training_args["learning_rate"] == value

@@ -139,6 +139,21 @@ def test_a_second_repro_runs_no_stage(repo):
     assert ran_stages(dvc(repo, "repro").stdout) == []
 
 
+def trained_model_hash(repo: Path) -> str:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    (model,) = [out for out in lock["stages"]["train"]["outs"] if out["path"] == "models/trained"]
+    return model["md5"]
+
+
+def test_retraining_with_the_same_params_and_seed_gives_identical_results(repo):
+    metrics, model = (repo / "metrics.json").read_text(), trained_model_hash(repo)
+    dvc(repo, "repro", "--force", "--single-item", "train")
+    dvc(repo, "repro")
+    assert trained_model_hash(repo) == model  # bit-identical weights
+    assert (repo / "metrics.json").read_text() == metrics
+    run(repo, "git", "checkout", "--", ".")  # only run times in dvclive/ differ
+
+
 def test_a_max_length_change_reruns_tokenize_onwards_but_not_prepare(repo):
     edit_params(repo, "tokenize", max_length=48)
     assert ran_stages(dvc(repo, "repro").stdout) == ["tokenize", "train", "evaluate", "export"]

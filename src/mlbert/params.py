@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -59,6 +60,25 @@ TRAINING_ARG_BOUNDS: dict[str, tuple[float, bool]] = {
     "logging_steps": (0.0, False),
     "seed": (0, True),
 }
+
+
+class _ParamsLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where `3e-05` (what `dvc exp run -S lr=3e-5` writes) is a
+    string; this loader reads YAML 1.2 floats, with or without a dot."""
+
+
+_ParamsLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
 
 
 class ParamsError(ValueError):
@@ -161,7 +181,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
         raise ParamsError(f"{path} not found: run from the repository root")
     with path.open(encoding="utf-8") as handle:
         try:
-            raw = yaml.safe_load(handle) or {}
+            raw = yaml.load(handle, Loader=_ParamsLoader) or {}
         except yaml.YAMLError as error:
             raise ParamsError(f"{path} is not valid YAML: {error}") from error
     return params_from_dict(raw)
