@@ -3,7 +3,7 @@
 
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU build of PyTorch; override for a GPU machine, e.g. make TORCH_SPEC="torch==2.13.0" ...
+# Installed only when the venv has no torch yet: put your own build (CUDA, ROCm) there first to keep it.
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
@@ -17,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/python -c "import torch" 2>/dev/null || $(VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(VENV)/bin/python -m pip install --quiet -e ".[test]"
 	touch $@
 
