@@ -39,13 +39,11 @@ def main() -> str:
     with atomic_dir(PR_DIR) as staging:
         for label, points in precision_recall_points(*curves["test"], splits.labels).items():
             write_json(staging / f"{label}.json", points)
-    write_json(
-        PER_LABEL_FILE,
-        [{"label": label, "f1": scores["f1"]} for label, scores in report["test"]["per_label"].items()],
-    )
+    per_label = report["test"]["per_label"].items()
+    write_json(PER_LABEL_FILE, [{"label": label, "f1": s["f1"]} for label, s in per_label if s["f1"] is not None])
     test = report["test"]
     return (
-        f"test micro-F1 {test['f1_micro']:.4f}, macro-F1 {test['f1_macro']:.4f}, "
+        f"test micro-F1 {test['f1_micro']}, macro-F1 {test['f1_macro']}, "
         f"Jaccard {test['jaccard']:.4f} at threshold {params.threshold} -> {METRICS_FILE}"
     )
 

@@ -3,7 +3,9 @@
 Outputs: data/prepared/{train,validation,test}.parquet (id, text, labels) and labels.json.
 """
 
-from mlbert.data import load_splits, write_splits
+import sys
+
+from mlbert.data import load_splits, shared_texts, write_splits
 from mlbert.outputs import atomic_dir
 from mlbert.params import load_params
 from mlbert.stage import run_stage
@@ -14,6 +16,9 @@ OUTPUT_DIR = "data/prepared"
 def main() -> str:
     params = load_params().prepare
     splits = load_splits(params)
+    for split, count in shared_texts(splits).items():
+        if count:
+            print(f"prepare: warning: {count} {split} text(s) also occur in train", file=sys.stderr)
     with atomic_dir(OUTPUT_DIR) as staging:
         write_splits(splits, staging)
     sizes = ", ".join(f"{name} {len(frame)}" for name, frame in splits.items())

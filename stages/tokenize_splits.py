@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlbert.data import LABELS_FILE, read_splits
 from mlbert.encoding import encode_splits
-from mlbert.modeling import load_tokenizer, resolve_model
+from mlbert.modeling import load_tokenizer, model_source
 from mlbert.outputs import atomic_dir
 from mlbert.params import load_params
 from mlbert.stage import run_stage
@@ -21,7 +21,7 @@ OUTPUT_DIR = "data/tokenized"
 
 def main() -> str:
     params = load_params()
-    tokenizer = load_tokenizer(resolve_model(params.model.name), params.tokenize.max_length)
+    tokenizer = load_tokenizer(model_source(params.model), params.tokenize.max_length)
     splits = read_splits(INPUT_DIR)
     encoded = encode_splits(splits, tokenizer)
     with atomic_dir(OUTPUT_DIR) as staging:

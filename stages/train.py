@@ -10,7 +10,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from mlbert.modeling import load_classifier_for_training, load_tokenizer, resolve_model
+from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source
 from mlbert.outputs import atomic_dir
 from mlbert.params import load_params
 from mlbert.stage import run_stage
@@ -36,13 +36,13 @@ def main() -> str:
     from transformers.integrations import DVCLiveCallback
 
     params = load_params()
-    source = resolve_model(params.model.name)
+    source = model_source(params.model)
     args = build_training_arguments(params.train, CHECKPOINT_DIR)
     labels = json.loads((DATA_DIR / "labels.json").read_text(encoding="utf-8"))
     data = load_from_disk(str(DATA_DIR))
     tokenizer = load_tokenizer(source, params.tokenize.max_length)
     fingerprint = run_fingerprint(
-        {"model": params.model.name, "tokenize": asdict(params.tokenize), "train": asdict(params.train)},
+        {"model": asdict(params.model), "tokenize": asdict(params.tokenize), "train": asdict(params.train)},
         DATA_DIR,
     )
     resume_from = prepare_checkpoint_dir(CHECKPOINT_DIR, fingerprint)

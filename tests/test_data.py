@@ -13,6 +13,7 @@ from mlbert.data import (
     load_splits,
     read_semeval_file,
     read_splits,
+    shared_texts,
     resolve_source,
     split_off,
     write_splits,
@@ -211,3 +212,41 @@ def test_written_splits_read_back_identically(semeval_dir, tmp_path):
     assert again.labels == splits.labels
     for (_, before), (_, after) in zip(splits.items(), again.items()):
         assert before.to_dict("records") == after.to_dict("records")
+
+
+# --- the label list and overlaps -------------------------------------------------------------
+
+
+def test_a_label_list_param_reorders_the_labels(semeval_dir):
+    reordered = sorted(SEMEVAL_LABELS, reverse=True)
+    splits = load_splits(PrepareParams(source="semeval", dir=str(semeval_dir), labels=reordered))
+    assert splits.labels == reordered
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (["anger", "joy"], "the data also has anticipation"),
+        ([*SEMEVAL_LABELS, "boredom"], "the data has no boredom"),
+        ([*SEMEVAL_LABELS, "joy"], "lists a label twice"),
+    ],
+)
+def test_a_label_list_that_does_not_match_the_data_is_rejected(semeval_dir, labels, message):
+    with pytest.raises(DataError, match=f"prepare.labels does not match the data: .*{message}"):
+        load_splits(PrepareParams(source="semeval", dir=str(semeval_dir), labels=labels))
+
+
+def test_a_declared_label_that_no_training_example_has_is_rejected(tmp_path):
+    (tmp_path / "t.csv").write_text("text,labels\na,x\nb,x;y\n")
+    params = own_files(tmp_path, train_file="t.csv", validation_file="t.csv", test_file="t.csv",
+                       label_column="labels", labels=["x", "y", "z"])  # fmt: skip
+    with pytest.raises(DataError, match="no training example has z"):
+        load_splits(params)
+
+
+def test_texts_shared_between_train_and_test_are_counted_ignoring_case_and_spacing(tmp_path):
+    (tmp_path / "train.csv").write_text("text,labels\nHello  World,x\nonly train,x\n")
+    (tmp_path / "test.csv").write_text("text,labels\nhello world,x\nonly test,x\n")
+    params = own_files(tmp_path, train_file="train.csv", validation_file="train.csv", test_file="test.csv",
+                       label_column="labels")  # fmt: skip
+    assert shared_texts(load_splits(params)) == {"validation": 2, "test": 1}

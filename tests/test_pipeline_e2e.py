@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -39,8 +41,8 @@ def semeval_dir() -> Path:
     return folder
 
 
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {
+def environment() -> dict[str, str]:
+    return {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
@@ -48,7 +50,10 @@ def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
         "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
         "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
     }  # fmt: skip
-    result = subprocess.run(args, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -168,6 +173,51 @@ def test_a_learning_rate_change_reruns_exactly_train_evaluate_export(repo):
     assert "test.f1_micro" in diff["metrics.json"]
     run(repo, "git", "checkout", "params.yaml")
     assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
+
+
+def test_training_killed_mid_epoch_resumes_from_its_last_checkpoint(repo):
+    # 3 epochs of 10 steps; the kill lands in epoch 2, after the epoch-1 checkpoint is complete
+    edit_params(repo, "train", num_train_epochs=3, seed=7)
+    repro = subprocess.Popen(
+        [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=environment(),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    first_checkpoint = repo / "checkpoints" / "checkpoint-10" / "trainer_state.json"
+    deadline = time.monotonic() + 300
+    while not first_checkpoint.is_file() and repro.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert repro.poll() is None, "training ended before it could be interrupted"
+    time.sleep(1.0)
+    os.killpg(repro.pid, signal.SIGKILL)
+    repro.wait()
+    assert not (repo / "models/trained").exists()
+
+    resumed = dvc(repo, "repro")  # no clean-up in between
+    assert "train: resuming from checkpoints/checkpoint-" in resumed.stdout
+    assert ran_stages(resumed.stdout) == ["train", "evaluate", "export"]
+    assert not (repo / "checkpoints").exists()  # removed after success
+    after_resume = json.loads((repo / "metrics.json").read_text())
+
+    dvc(repo, "repro", "--force", "--single-item", "train")
+    dvc(repo, "repro")
+    uninterrupted = json.loads((repo / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        for key in HEADLINE:
+            assert after_resume[split][key] == pytest.approx(uninterrupted[split][key], abs=1e-3), (split, key)
+    run(repo, "git", "checkout", "--", ".")
+    dvc(repo, "checkout")
+
+
+def test_fixing_a_bad_param_restores_the_last_good_results_from_the_cache(repo):
+    good = (repo / "metrics.json").read_text()
+    edit_params(repo, "train", per_device_train_batch_size=0)
+    failed = dvc(repo, "repro", check=False)
+    assert failed.returncode != 0
+    assert "train.per_device_train_batch_size must be >= 1" in failed.stderr
+    run(repo, "git", "checkout", "params.yaml")
+    assert ran_stages(dvc(repo, "repro").stdout) == []
+    assert (repo / "metrics.json").read_text() == good
+    assert (repo / "models/export/model.safetensors").is_file()
 
 
 def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):

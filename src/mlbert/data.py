@@ -61,7 +61,34 @@ def load_splits(params: PrepareParams) -> Splits:
         splits = load_semeval_from_hub()
     else:
         splits = load_user_files(params)
+    if params.labels is not None:
+        splits = apply_label_list(splits, params.labels)
     return cut_splits(splits, params.max_train_samples, params.max_eval_samples)
+
+
+def apply_label_list(splits: Splits, labels: list[str]) -> Splits:
+    """Check `prepare.labels` against the data and use its order; raise DataError on a mismatch."""
+    missing = [name for name in splits.labels if name not in labels]
+    extra = [name for name in labels if name not in splits.labels]
+    if missing or extra or len(set(labels)) != len(labels):
+        problems = [f"the data also has {', '.join(missing)}" if missing else "",
+                    f"the data has no {', '.join(extra)}" if extra else "",
+                    "it lists a label twice" if len(set(labels)) != len(labels) else ""]  # fmt: skip
+        raise DataError(f"prepare.labels does not match the data: {'; '.join(filter(None, problems))}")
+    unseen = [name for name in labels if not any(name in row for row in splits.train["labels"])]
+    if unseen:
+        raise DataError(f"prepare.labels: no training example has {', '.join(unseen)}")
+    return Splits(splits.train, splits.validation, splits.test, list(labels))
+
+
+def shared_texts(splits: Splits) -> dict[str, int]:
+    """How many texts of validation / test also occur in train (case and spacing ignored)."""
+
+    def normalised(frame: pd.DataFrame) -> set[str]:
+        return {" ".join(text.lower().split()) for text in frame["text"]}
+
+    train = normalised(splits.train)
+    return {name: len(normalised(getattr(splits, name)) & train) for name in ("validation", "test")}
 
 
 def resolve_source(params: PrepareParams) -> str:
@@ -142,7 +169,7 @@ def load_user_files(params: PrepareParams) -> Splits:
             label_column=params.label_column,
             id_prefix=split,
         )
-    labels = list(params.label_columns or collect_label_names(frames["train"]["labels"]))
+    labels = list(params.label_columns or params.labels or collect_label_names(frames["train"]["labels"]))
     if not labels:
         raise DataError(f"{folder / params.train_file}: no example has any label")
     for split, frame in frames.items():

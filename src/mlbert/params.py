@@ -98,6 +98,10 @@ class ModelParams:
     """`model:` - which pretrained encoder to fine-tune (read by tokenize, train and export)."""
 
     name: str = DEFAULT_MODEL
+    # Both off unless asked for: remote code runs arbitrary Python from the model's repo, and
+    # pickled weights (pytorch_model.bin) can execute code when loaded.
+    trust_remote_code: bool = False
+    allow_pickle_weights: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,7 @@ class PrepareParams:
     id_column: str | None = None
     label_columns: list[str] | None = None
     label_column: str | None = None
+    labels: list[str] | None = None
     validation_fraction: float = field(default=0.1, metadata={"min": 0.0, "max": 0.5, "inclusive": False})
     test_fraction: float = field(default=0.2, metadata={"min": 0.0, "max": 0.5, "inclusive": False})
     max_train_samples: int | None = field(default=None, metadata=_at_least(1))

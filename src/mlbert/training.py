@@ -86,16 +86,32 @@ def prepare_checkpoint_dir(checkpoint_dir: Path, fingerprint: str) -> str | None
     Checkpoints of a run with other params or data are removed: resuming from them would mix
     two experiments.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     marker = checkpoint_dir / FINGERPRINT_FILE
     if checkpoint_dir.is_dir():
         same_run = marker.is_file() and json.loads(marker.read_text())["fingerprint"] == fingerprint
         if same_run:
-            return get_last_checkpoint(str(checkpoint_dir))
+            return last_complete_checkpoint(checkpoint_dir)
         shutil.rmtree(checkpoint_dir)
     checkpoint_dir.mkdir(parents=True)
     marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
+    return None
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
+    """The newest `checkpoint-<step>` folder that was completely written; half-written ones go.
+
+    The Trainer writes a checkpoint in place and its `trainer_state.json` last, so a process
+    killed while saving leaves a folder without it, which must not be resumed from.
+    """
+    steps = sorted(
+        (int(path.name.split("-")[1]), path)
+        for path in checkpoint_dir.glob("checkpoint-*")
+        if path.is_dir() and path.name.split("-")[1].isdigit()
+    )
+    for _, path in reversed(steps):
+        if (path / "trainer_state.json").is_file():
+            return str(path)
+        shutil.rmtree(path)
     return None
 
 
