@@ -3,16 +3,23 @@
 Evaluates on validation each epoch and keeps the best epoch by micro-F1. Checkpoints go to
 checkpoints/ (persistent, not cached): rerunning an interrupted `dvc repro` resumes from the last
 one. Outputs: models/trained (weights, config with label maps, tokenizer), dvclive/ (curves).
+
+    python stages/train.py                                   # what `dvc repro` runs
+    launch.num_processes: 2 in params.yaml                   # the same, data-parallel, via torchrun
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint host:29500 stages/train.py
 """
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from mlbert.launch import torchrun_command
 from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source
-from mlbert.outputs import atomic_dir
-from mlbert.params import load_params
+from mlbert.outputs import replace_dir
+from mlbert.params import Params, load_params
 from mlbert.stage import run_stage
 from mlbert.training import (
     best_epoch,
@@ -25,32 +32,43 @@ from mlbert.training import (
 DATA_DIR = Path("data/tokenized")
 CHECKPOINT_DIR = Path("checkpoints")
 LIVE_DIR = "dvclive"
-OUTPUT_DIR = "models/trained"
+OUTPUT_DIR = Path("models/trained")
+STAGING_DIR = Path("models/.trained.partial")
 SELECTION_THRESHOLD = 0.5
 
 
-def main() -> str:
+def main() -> str | None:
+    params = load_params()
+    command = torchrun_command(sys.argv[0], params.launch.num_processes)
+    if command is None:
+        return train(params)
+    print(f"train: {' '.join(command)}")
+    sys.exit(subprocess.run(command).returncode)  # each worker prints and writes as in train()
+
+
+def train(params: Params) -> str | None:
+    """Train in this process; under torchrun, every worker runs this and the main one writes."""
     from datasets import load_from_disk
     from dvclive import Live
     from transformers import DataCollatorWithPadding, Trainer, set_seed
     from transformers.integrations import DVCLiveCallback
 
-    params = load_params()
     source = model_source(params.model)
     args = build_training_arguments(params.train, CHECKPOINT_DIR)
+    is_main = args.process_index == 0
     labels = json.loads((DATA_DIR / "labels.json").read_text(encoding="utf-8"))
-    data = load_from_disk(str(DATA_DIR))
     tokenizer = load_tokenizer(source, params.tokenize.max_length)
     fingerprint = run_fingerprint(
-        {"model": asdict(params.model), "tokenize": asdict(params.tokenize), "train": asdict(params.train)},
-        DATA_DIR,
+        {name: asdict(getattr(params, name)) for name in ("model", "tokenize", "train", "launch")}, DATA_DIR
     )
-    resume_from = prepare_checkpoint_dir(CHECKPOINT_DIR, fingerprint)
-    if resume_from:
+    with args.main_process_first(desc="loading data and checkpoints"):
+        data = load_from_disk(str(DATA_DIR))
+        resume_from = prepare_checkpoint_dir(CHECKPOINT_DIR, fingerprint)
+    if resume_from and is_main:
         print(f"train: resuming from {resume_from}")
 
     set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
-    live = Live(LIVE_DIR, resume=resume_from is not None, dvcyaml=False, save_dvc_exp=False)
+    live = Live(LIVE_DIR, resume=resume_from is not None, dvcyaml=False, save_dvc_exp=False) if is_main else None
     trainer = Trainer(
         model=load_classifier_for_training(source, labels),
         args=args,
@@ -59,9 +77,17 @@ def main() -> str:
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=compute_trainer_metrics(labels, SELECTION_THRESHOLD),
-        callbacks=[DVCLiveCallback(live=live)],
+        callbacks=[DVCLiveCallback(live=live)] if is_main else [],
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
+    if is_main:
+        shutil.rmtree(STAGING_DIR, ignore_errors=True)
+    trainer.save_model(str(STAGING_DIR))  # every process takes part; only the main one writes
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return None
+
+    effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     epoch = best_epoch(trainer.state)
     live.summary.update(
         {
@@ -69,15 +95,16 @@ def main() -> str:
             "best_validation_f1_micro": trainer.state.best_metric,
             "train_runtime_s": result.metrics["train_runtime"],
             "bf16": args.bf16,
+            "num_processes": args.world_size,
+            "effective_batch_size": effective_batch,
         }
     )
     live.make_summary()
-    with atomic_dir(OUTPUT_DIR) as staging:
-        trainer.save_model(str(staging))
+    replace_dir(STAGING_DIR, OUTPUT_DIR)
     shutil.rmtree(CHECKPOINT_DIR)
     return (
-        f"best epoch {epoch} of {args.num_train_epochs:g}, validation micro-F1 "
-        f"{trainer.state.best_metric:.4f}, bf16 {args.bf16} -> {OUTPUT_DIR}"
+        f"best epoch {epoch} of {args.num_train_epochs:g}, validation micro-F1 {trainer.state.best_metric:.4f}, "
+        f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {OUTPUT_DIR}"
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,82 +18,26 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
+from dvc_project import (
+    STAGES,
+    dvc,
+    edit_params,
+    environment,
+    make_project,
+    ran_stages,
+    run,
+    semeval_dir_or_skip,
+)
+
 HEADLINE = ("f1_micro", "f1_macro", "roc_auc_micro", "roc_auc_macro", "accuracy", "jaccard")
-SLICE = {
-    "prepare": {"max_train_samples": 160, "max_eval_samples": 48},
-    "tokenize": {"max_length": 64},
-    "train": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 2},
-}
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def semeval_dir() -> Path:
-    value = os.environ.get("SEMEVAL_DIR")
-    if not value:
-        pytest.skip("set SEMEVAL_DIR to the folder with the SemEval-2018 E-c files to run the pipeline")
-    folder = Path(value).resolve()
-    assert (folder / "2018-E-c-En-train.txt").is_file(), f"SEMEVAL_DIR={folder} lacks the E-c files"
-    return folder
-
-
-def environment() -> dict[str, str]:
-    return {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "HF_HUB_OFFLINE": "1",
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
-    }  # fmt: skip
-
-
-def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
-def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
-
-
-def ran_stages(output: str) -> list[str]:
-    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
-
-
-def edit_params(repo: Path, group: str, **values) -> None:
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params[group].update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory, semeval_dir) -> Path:
+def repo(tmp_path_factory) -> Path:
     """A fresh git + DVC repository holding this project's files, after one `dvc repro`."""
-    repo = tmp_path_factory.mktemp("pipeline")
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split("\0")  # fmt: skip
-    results = {"dvc.lock", "metrics.json"}
-    for name in filter(None, listed):
-        source = REPO_ROOT / name
-        if name in results or name.startswith(("dvclive/", "plots/")) or not source.is_file():
-            continue
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, repo / name)
-    edit_params(repo, "prepare", dir=str(semeval_dir), **SLICE["prepare"])
-    edit_params(repo, "tokenize", **SLICE["tokenize"])
-    edit_params(repo, "train", **SLICE["train"])
-    run(repo, "git", "init", "-q")
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "commit", "-qm", "slice of the pipeline")
+    repo = make_project(tmp_path_factory.mktemp("pipeline"), semeval_dir_or_skip())
     repro = dvc(repo, "repro")
     assert ran_stages(repro.stdout) == list(STAGES), repro.stdout
     run(repo, "git", "add", "-A")
@@ -218,6 +161,23 @@ def test_fixing_a_bad_param_restores_the_last_good_results_from_the_cache(repo):
     assert ran_stages(dvc(repo, "repro").stdout) == []
     assert (repo / "metrics.json").read_text() == good
     assert (repo / "models/export/model.safetensors").is_file()
+
+
+def test_two_processes_train_one_model_with_one_set_of_logs(repo):
+    edit_params(repo, "launch", num_processes=2)
+    result = dvc(repo, "repro")
+    assert ran_stages(result.stdout) == ["train", "evaluate", "export"]
+    assert "torch.distributed.run --standalone --nproc-per-node=2" in result.stdout
+    assert result.stdout.count("train: best epoch") == 1  # only the main process reports
+    summary = json.loads((repo / "dvclive/metrics.json").read_text())
+    assert (summary["num_processes"], summary["effective_batch_size"]) == (2, 32)
+    assert summary["eval"]["loss"] < 0.8  # a per-example BCE, not multiplied by the process count
+    f1_rows = (repo / "dvclive/plots/metrics/eval/f1_micro.tsv").read_text().splitlines()
+    assert len(f1_rows) == 2  # a header and one evaluation: nothing logged twice
+    assert sorted(path.name for path in (repo / "models").iterdir()) == [".gitignore", "export", "trained"]
+    assert json.loads((repo / "metrics.json").read_text())["test"]["roc_auc_micro"] > 0.5
+    run(repo, "git", "checkout", "--", ".")
+    assert ran_stages(dvc(repo, "repro").stdout) == []
 
 
 def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):

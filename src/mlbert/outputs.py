@@ -23,6 +23,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    replace_dir(staging, path)
+
+
+def replace_dir(staging: Path, path: Path) -> None:
+    """Move the finished folder `staging` onto `path`, removing what was there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():

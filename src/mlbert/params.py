@@ -162,12 +162,20 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class LaunchParams:
+    """`launch:` - how many processes train runs on (torchrun data parallelism when > 1)."""
+
+    num_processes: int = field(default=1, metadata=_at_least(1))
+
+
+@dataclass(frozen=True)
 class Params:
     model: ModelParams = field(default_factory=ModelParams)
     prepare: PrepareParams = field(default_factory=PrepareParams)
     tokenize: TokenizeParams = field(default_factory=TokenizeParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    launch: LaunchParams = field(default_factory=LaunchParams)
 
 
 _GROUP_CLASSES = {
@@ -176,6 +184,7 @@ _GROUP_CLASSES = {
     "tokenize": TokenizeParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "launch": LaunchParams,
 }
 
 
@@ -195,7 +204,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 def params_from_dict(raw: dict[str, Any]) -> Params:
     """Validate a params mapping shaped like `params.yaml`."""
     if not isinstance(raw, dict):
-        raise ParamsError("params must be a mapping of groups (model, prepare, tokenize, train, evaluate)")
+        raise ParamsError("params must be a mapping of groups (model, prepare, tokenize, train, evaluate, launch)")
     _reject_unknown(raw, _GROUP_CLASSES, prefix="")
     groups = {}
     for name, cls in _GROUP_CLASSES.items():

@@ -15,12 +15,16 @@ from .params import ParamsError
 USER_ERRORS = (ParamsError, DataError, LabelError, ModelNotFoundError, FileNotFoundError)
 
 
-def run_stage(name: str, main: Callable[[], str]) -> None:
-    """Run a stage's `main`, print its one-line summary with the wall time, or fail clearly."""
+def run_stage(name: str, main: Callable[[], str | None]) -> None:
+    """Run a stage's `main`, print its one-line summary with the wall time, or fail clearly.
+
+    A `main` that returns None has nothing to say (a worker process other than the main one).
+    """
     started = time.perf_counter()
     try:
         summary = main()
     except USER_ERRORS as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         sys.exit(1)
-    print(f"{name}: {summary} ({time.perf_counter() - started:.1f}s)")
+    if summary is not None:
+        print(f"{name}: {summary} ({time.perf_counter() - started:.1f}s)")

@@ -39,6 +39,9 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any
     args = dict(params.training_args)
     if bf16 and not torch.cuda.is_available():
         args.setdefault("use_cpu", True)  # transformers refuses bf16 without a GPU unless told
+    # Token-count loss averaging is for language modelling; for a classification loss it only
+    # multiplies the loss (and gradients) by the number of processes under torchrun.
+    args.setdefault("average_tokens_across_devices", False)
     try:
         return TrainingArguments(
             output_dir=str(output_dir),

@@ -1,0 +1,86 @@
+"""Helpers for the end-to-end tests: a git + DVC copy of this project on a slice of real data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
+SLICE = {
+    "prepare": {"max_train_samples": 160, "max_eval_samples": 48},
+    "tokenize": {"max_length": 64},
+    "train": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 2},
+}
+# Results of the committed full run; a test project makes its own.
+RESULT_FILES = ("dvc.lock", "metrics.json")
+RESULT_DIRS = ("dvclive/", "plots/")
+
+
+def semeval_dir_or_skip() -> Path:
+    value = os.environ.get("SEMEVAL_DIR")
+    if not value:
+        pytest.skip("set SEMEVAL_DIR to the folder with the SemEval-2018 E-c files to run the pipeline")
+    folder = Path(value).resolve()
+    assert (folder / "2018-E-c-En-train.txt").is_file(), f"SEMEVAL_DIR={folder} lacks the E-c files"
+    return folder
+
+
+def environment() -> dict[str, str]:
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    }  # fmt: skip
+
+
+def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def dvc(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "dvc", *args, check=check)
+
+
+def ran_stages(output: str) -> list[str]:
+    return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
+
+
+def edit_params(repo: Path, group: str, **values) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[group].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def make_project(folder: Path, semeval_dir: Path) -> Path:
+    """Copy this project's files (not its results) into `folder`, set the slice, commit it."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = REPO_ROOT / name
+        if name in RESULT_FILES or name.startswith(RESULT_DIRS) or not source.is_file():
+            continue
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, folder / name)
+    edit_params(folder, "prepare", dir=str(semeval_dir), **SLICE["prepare"])
+    edit_params(folder, "tokenize", **SLICE["tokenize"])
+    edit_params(folder, "train", **SLICE["train"])
+    run(folder, "git", "init", "-q", "-b", "main")
+    run(folder, "git", "add", "-A")
+    run(folder, "git", "commit", "-qm", "slice of the pipeline")
+    return folder

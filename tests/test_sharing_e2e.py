@@ -1,0 +1,50 @@
+"""Experiments travel between machines through a git remote and a DVC remote (both local here)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dvc_project import dvc, make_project, ran_stages, run, semeval_dir_or_skip
+
+pytestmark = pytest.mark.e2e
+
+
+def experiment_names(repo) -> dict[str, dict]:
+    table = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    return {exp["name"]: exp for commit in table for exp in (commit.get("experiments") or [])}
+
+
+def test_the_repository_has_a_default_dvc_remote_outside_the_repo():
+    from dvc_project import REPO_ROOT
+
+    config = (REPO_ROOT / ".dvc" / "config").read_text()
+    assert "remote = local" in config
+    assert "url = ../../mlbert-dvc-storage" in config  # relative to .dvc/: beside the repository
+
+
+def test_an_experiment_pushed_from_one_clone_is_pulled_listed_and_restored_in_another(tmp_path):
+    origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    (tmp_path / "a").mkdir()
+    a = make_project(tmp_path / "a", semeval_dir_or_skip())
+    dvc(a, "remote", "modify", "local", "url", str(storage))
+    run(a, "git", "commit", "-qam", "shared DVC storage")
+    run(a, "git", "remote", "add", "origin", str(origin))
+    run(a, "git", "push", "-q", "origin", "main")
+    dvc(a, "exp", "run", "-n", "shared-lr", "-S", "train.learning_rate=5e-5")
+    dvc(a, "exp", "push", "origin", "shared-lr")
+
+    b = tmp_path / "b"
+    run(tmp_path, "git", "clone", "-q", str(origin), str(b))
+    dvc(b, "exp", "pull", "origin", "shared-lr")
+    experiments = experiment_names(b)
+    assert "shared-lr" in experiments
+    assert "f1_micro" in json.dumps(experiments["shared-lr"])  # its metrics came along
+
+    dvc(b, "exp", "apply", "shared-lr")
+    dvc(b, "checkout")
+    assert (b / "models/trained/model.safetensors").is_file()
+    assert (b / "models/export/model.safetensors").is_file()
+    assert ran_stages(dvc(b, "repro").stdout) == []  # restored, not retrained
