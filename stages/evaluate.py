@@ -6,7 +6,7 @@ Outputs: metrics.json ({"validation": {...}, "test": {...}}), plots/precision_re
 
 from pathlib import Path
 
-from mlbert.data import read_splits
+from mlbert.data import DataError, read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics, precision_recall_points
 from mlbert.outputs import atomic_dir, write_json
@@ -26,7 +26,7 @@ def main() -> str:
     splits = read_splits(DATA_DIR)
     classifier = load_classifier(MODEL_DIR)
     if classifier.labels != splits.labels:
-        raise ValueError(f"{MODEL_DIR} was trained on labels {classifier.labels}, data has {splits.labels}")
+        raise DataError(f"{MODEL_DIR} was trained on labels {classifier.labels}, data has {splits.labels}")
     report, curves = {}, {}
     for name in ("validation", "test"):
         frame = getattr(splits, name)

@@ -5,7 +5,6 @@ from mlbert.labels import (
     LabelError,
     collect_label_names,
     labels_to_multi_hot,
-    multi_hot_to_labels,
     parse_indicator,
     parse_label_list,
 )
@@ -63,9 +62,3 @@ def test_multi_hot_follows_the_label_order():
 def test_multi_hot_rejects_a_label_outside_the_list():
     with pytest.raises(LabelError, match="row 1: unknown label 'fear'"):
         labels_to_multi_hot([["joy"], ["fear"]], ["anger", "joy"])
-
-
-def test_multi_hot_round_trips():
-    names = ["a", "b", "c"]
-    rows = [["a", "c"], [], ["b"]]
-    assert multi_hot_to_labels(labels_to_multi_hot(rows, names), names) == rows

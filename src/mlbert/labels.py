@@ -69,8 +69,3 @@ def labels_to_multi_hot(label_lists: Sequence[Sequence[str]], label_names: Seque
                 raise LabelError(f"row {row}: unknown label {name!r} (known: {', '.join(label_names)})")
             encoded[row, index[name]] = 1.0
     return encoded
-
-
-def multi_hot_to_labels(rows: np.ndarray, label_names: Sequence[str]) -> list[list[str]]:
-    """Decode 0/1 (or boolean) rows back into label-name lists."""
-    return [[label_names[i] for i in np.flatnonzero(row)] for row in np.asarray(rows)]
