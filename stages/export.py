@@ -15,6 +15,7 @@ from mlbert.stage import run_stage
 
 MODEL_DIR = Path("models/trained")
 METRICS_FILE = Path("metrics.json")
+THRESHOLDS_FILE = Path("models/thresholds.json")
 OUTPUT_DIR = "models/export"
 
 
@@ -23,7 +24,7 @@ def main() -> str:
     metrics = json.loads(METRICS_FILE.read_text(encoding="utf-8"))
     card_params = {group: asdict(getattr(params, group)) for group in ("model", "tokenize", "train", "evaluate")}
     with atomic_dir(OUTPUT_DIR) as staging:
-        files = write_export(MODEL_DIR, staging, params.evaluate.threshold, card_params, metrics)
+        files = write_export(MODEL_DIR, THRESHOLDS_FILE, staging, card_params, metrics)
     return f"{len(files)} files -> {OUTPUT_DIR}"
 
 

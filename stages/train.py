@@ -17,14 +17,17 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mlbert.launch import torchrun_command
-from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source
+from mlbert.label_aware import save_label_aware_config
+from mlbert.losses import positive_class_weights
+from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source, position_limit
 from mlbert.outputs import replace_dir
-from mlbert.params import Params, load_params
+from mlbert.params import Params, ParamsError, load_params
 from mlbert.stage import run_stage
 from mlbert.training import (
     best_epoch,
     build_training_arguments,
     compute_trainer_metrics,
+    multilabel_trainer_class,
     prepare_checkpoint_dir,
     run_fingerprint,
 )
@@ -48,9 +51,11 @@ def main() -> str | None:
 
 def train(params: Params) -> str | None:
     """Train in this process; under torchrun, every worker runs this and the main one writes."""
+    import numpy as np
+    import torch
     from datasets import load_from_disk
     from dvclive import Live
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
+    from transformers import DataCollatorWithPadding, set_seed
     from transformers.integrations import DVCLiveCallback
 
     source = model_source(params.model)
@@ -68,9 +73,19 @@ def train(params: Params) -> str | None:
         print(f"train: resuming from {resume_from}")
 
     set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
+    model = load_classifier_for_training(source, labels, params.model.head, tokenizer)
+    check_length(model, params, source.name)
+    pos_weight = None
+    if params.train.pos_weight:
+        weights = positive_class_weights(np.asarray(data["train"]["labels"]), params.train.pos_weight_cap)
+        pos_weight = torch.tensor(weights)
+        if is_main:
+            print("train: pos_weight " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights)))
     live = Live(LIVE_DIR, resume=resume_from is not None, dvcyaml=False, save_dvc_exp=False) if is_main else None
-    trainer = Trainer(
-        model=load_classifier_for_training(source, labels),
+    trainer = multilabel_trainer_class()(
+        pos_weight=pos_weight,
+        correlation_weight=params.train.label_correlation_weight,
+        model=model,
         args=args,
         train_dataset=data["train"],
         eval_dataset=data["validation"],
@@ -86,6 +101,8 @@ def train(params: Params) -> str | None:
     trainer.accelerator.wait_for_everyone()
     if not is_main:
         return None
+    if params.model.head == "label_aware":
+        save_label_aware_config(model, STAGING_DIR)
 
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     epoch = best_epoch(trainer.state)
@@ -106,6 +123,20 @@ def train(params: Params) -> str | None:
         f"best epoch {epoch} of {args.num_train_epochs:g}, validation micro-F1 {trainer.state.best_metric:.4f}, "
         f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {OUTPUT_DIR}"
     )
+
+
+def check_length(model, params: Params, model_name: str) -> None:
+    """The label-aware head adds its label segment to every input: it must still fit the model."""
+    prompt = getattr(model, "prompt_ids", None)
+    limit = position_limit(model.config)
+    if prompt is None or limit is None:
+        return
+    total = params.tokenize.max_length + len(prompt) - 1
+    if total > limit:
+        raise ParamsError(
+            f"tokenize.max_length {params.tokenize.max_length} plus the {len(prompt) - 1}-token label segment of "
+            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
+        )
 
 
 if __name__ == "__main__":

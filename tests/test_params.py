@@ -21,7 +21,8 @@ def test_an_empty_file_means_all_defaults():
     params = params_from_dict({})
     assert params.tokenize.max_length == 128
     assert params.train.bf16 == "auto"
-    assert params.evaluate.threshold == 0.5
+    assert params.evaluate.threshold == "tuned"
+    assert params.model.head == "cls" and params.train.pos_weight is False
 
 
 def test_training_args_pass_through():
@@ -67,7 +68,14 @@ def test_wrong_types_are_named(raw, message):
         ({"train": {"per_device_train_batch_size": 0}}, "train.per_device_train_batch_size must be >= 1"),
         ({"train": {"num_train_epochs": 0}}, "train.num_train_epochs must be > 0"),
         ({"tokenize": {"max_length": 1}}, "tokenize.max_length must be >= 2"),
-        ({"evaluate": {"threshold": 1.0}}, "evaluate.threshold must be < 1.0"),
+        ({"evaluate": {"threshold": 1.0}}, r"evaluate.threshold must be 'tuned' or a number in \(0, 1\)"),
+        ({"evaluate": {"threshold": "best"}}, r"evaluate.threshold must be 'tuned' or a number in \(0, 1\)"),
+        ({"evaluate": {"objective": "f1"}}, "evaluate.objective must be one of jaccard, f1_micro, f1_macro"),
+        ({"evaluate": {"shrinkage": -1}}, "evaluate.shrinkage must be >= 0.0"),
+        ({"model": {"head": "pooler"}}, "model.head must be one of cls, label_aware"),
+        ({"train": {"pos_weight_cap": 0.5}}, "train.pos_weight_cap must be >= 1.0"),
+        ({"train": {"label_correlation_weight": 1.5}}, "train.label_correlation_weight must be <= 1.0"),
+        ({"train": {"pos_weight": "yes"}}, "train.pos_weight must be true/false"),
         ({"prepare": {"validation_fraction": 0}}, "prepare.validation_fraction must be > 0.0"),
         ({"prepare": {"source": "web"}}, "prepare.source must be one of auto, semeval, hub, files"),
         ({"train": {"bf16": "yes"}}, "train.bf16 must be one of auto, true, false"),
@@ -76,6 +84,12 @@ def test_wrong_types_are_named(raw, message):
 def test_out_of_range_values_are_named(raw, message):
     with pytest.raises(ParamsError, match=message):
         params_from_dict(raw)
+
+
+def test_loss_options_are_read_by_the_pipeline_not_passed_to_training_arguments():
+    params = params_from_dict({"train": {"pos_weight": True, "label_correlation_weight": 0.2, "learning_rate": 3e-5}})
+    assert params.train.pos_weight is True and params.train.label_correlation_weight == 0.2
+    assert params.train.training_args == {"learning_rate": 3e-5}
 
 
 @pytest.mark.parametrize("key", ["output_dir", "eval_strategy", "metric_for_best_model", "report_to"])

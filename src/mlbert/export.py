@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .prediction import THRESHOLDS_FILE, thresholds_payload
+from .prediction import THRESHOLDS_FILE
 
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
@@ -17,17 +17,15 @@ HEADLINE_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micr
 
 
 def write_export(
-    model_dir: Path, out_dir: Path, threshold: float, params: dict[str, Any], metrics: dict[str, Any]
+    model_dir: Path, thresholds_file: Path, out_dir: Path, params: dict[str, Any], metrics: dict[str, Any]
 ) -> list[str]:
     """Fill `out_dir` with a self-contained model folder; return the file names written."""
     for path in model_dir.iterdir():
         if path.is_file() and path.name not in EXCLUDED_FILES:
             shutil.copy2(path, out_dir / path.name)
+    shutil.copy2(thresholds_file, out_dir / THRESHOLDS_FILE)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    (out_dir / THRESHOLDS_FILE).write_text(
-        json.dumps(thresholds_payload(labels, threshold), indent=2) + "\n", encoding="utf-8"
-    )
     (out_dir / "README.md").write_text(model_card(labels, params, metrics), encoding="utf-8")
     return sorted(path.name for path in out_dir.iterdir())
 
@@ -50,7 +48,12 @@ def model_card(labels: list[str], params: dict[str, Any], metrics: dict[str, Any
         f"| {label} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} | {s['support']} |"
         for label, s in metrics["test"]["per_label"].items()
     )
-    threshold = metrics["test"]["threshold"]
+    rule = metrics["thresholds"]
+    threshold = (
+        f"tuned on validation for {rule['objective']}; global {rule['default']}, per label in `{THRESHOLDS_FILE}`"
+        if rule["rule"] == "tuned"
+        else f"{rule['default']} for every label"
+    )
     return f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
 ---
@@ -58,7 +61,7 @@ def model_card(labels: list[str], params: dict[str, Any], metrics: dict[str, Any
 # Multi-label text classifier
 
 Fine-tuned from `{params["model"]["name"]}` by the mlbert DVC pipeline. Each text gets every
-label whose sigmoid probability reaches its threshold (`{THRESHOLDS_FILE}`; {threshold} here),
+label whose sigmoid probability reaches its threshold ({threshold}),
 so it can get none, one or several of: {", ".join(labels)}.
 
 ## Use
@@ -72,7 +75,7 @@ classify("What a wonderful surprise!")
 
 or, applying the exported thresholds, `predict --model path/to/this/folder "some text"`.
 
-## Scores (threshold {threshold})
+## Scores (thresholds {threshold})
 
 | split | n | {" | ".join(HEADLINE_METRICS)} |
 |---|---|{"---|" * len(HEADLINE_METRICS)}

@@ -27,15 +27,17 @@ from sklearn.metrics import (
 MAX_CURVE_POINTS = 200
 
 
-def apply_threshold(probabilities: np.ndarray, threshold: float) -> np.ndarray:
-    """0/1 predictions: a label is on when its probability is at least `threshold`."""
-    return (np.asarray(probabilities) >= threshold).astype(np.int8)
+def apply_threshold(probabilities: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
+    """0/1 predictions: a label is on when its probability is at least `threshold` (one value,
+    one per label, or one per cell)."""
+    return (np.asarray(probabilities) >= np.asarray(threshold)).astype(np.int8)
 
 
 def multilabel_metrics(
-    y_true: np.ndarray, probabilities: np.ndarray, threshold: float, label_names: Sequence[str]
+    y_true: np.ndarray, probabilities: np.ndarray, threshold: float | np.ndarray, label_names: Sequence[str]
 ) -> dict[str, Any]:
-    """Every score the pipeline reports for one split, as a JSON-ready dict."""
+    """Every score the pipeline reports for one split, as a JSON-ready dict; `threshold` is one
+    value or one per label."""
     y_true = np.asarray(y_true).astype(np.int8)
     y_pred = apply_threshold(probabilities, threshold)
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -51,7 +53,6 @@ def multilabel_metrics(
     roc_auc_micro, roc_auc_macro = roc_auc_scores(y_true, probabilities)
     return {
         "n_examples": int(len(y_true)),
-        "threshold": float(threshold),
         "f1_micro": _score(f1_score(y_true, y_pred, average="micro", zero_division=np.nan)),
         "f1_macro": _score(f1_score(y_true, y_pred, average="macro", zero_division=np.nan)),
         "roc_auc_micro": roc_auc_micro,

@@ -98,29 +98,47 @@ def model_length_limit(source: ModelSource, tokenizer: Any) -> int | None:
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(source.location, **source.load_kwargs)
-    positions = getattr(config, "max_position_embeddings", None)
     tokenizer_limit = tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None
-    # RoBERTa-style models reserve two positions for the padding offset.
-    offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
-    limits = [limit for limit in (positions and positions - offset, tokenizer_limit) if limit]
+    limits = [limit for limit in (position_limit(config), tokenizer_limit) if limit]
     return min(limits) if limits else None
 
 
-def load_classifier_for_training(source: ModelSource, labels: list[str]) -> Any:
-    """A fresh multi-label head (BCE-with-logits) on the pretrained encoder.
+def position_limit(config: Any) -> int | None:
+    """How many tokens the model's position embeddings cover (None if it does not say)."""
+    positions = getattr(config, "max_position_embeddings", None)
+    # RoBERTa-style models reserve two positions for the padding offset.
+    offset = 2 if getattr(config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"} else 0
+    return positions - offset if positions else None
+
+
+def load_classifier_for_training(source: ModelSource, labels: list[str], head: str = "cls", tokenizer: Any = None) -> Any:
+    """A fresh multi-label head on the pretrained encoder: `cls` (AutoModelForSequenceClassification)
+    or `label_aware` (label_aware.LabelAwareClassifier, which needs the tokenizer).
 
     Weights load from safetensors only, unless `model.allow_pickle_weights` says otherwise.
     """
-    from transformers import AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForSequenceClassification
 
+    if head == "label_aware":
+        from .label_aware import build_label_aware
+
+        return build_label_aware(_from_pretrained(AutoModel, source), tokenizer, labels)
+    return _from_pretrained(
+        AutoModelForSequenceClassification,
+        source,
+        num_labels=len(labels),
+        problem_type="multi_label_classification",
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+
+
+def _from_pretrained(auto_class: Any, source: ModelSource, **kwargs: Any) -> Any:
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        return auto_class.from_pretrained(
             source.location,
-            num_labels=len(labels),
-            problem_type="multi_label_classification",
-            id2label=dict(enumerate(labels)),
-            label2id={label: i for i, label in enumerate(labels)},
             use_safetensors=None if source.allow_pickle_weights else True,
+            **kwargs,
             **source.load_kwargs,
         )
     except OSError as error:

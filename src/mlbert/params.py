@@ -23,6 +23,8 @@ PARAMS_FILE = "params.yaml"
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SOURCES = ("auto", "semeval", "hub", "files")
+HEADS = ("cls", "label_aware")
+THRESHOLD_OBJECTIVES = ("jaccard", "f1_micro", "f1_macro")
 BF16_CHOICES = ("auto", True, False)
 
 # TrainingArguments that the pipeline sets itself: evaluation and checkpointing per epoch, best
@@ -102,6 +104,10 @@ class ModelParams:
     # pickled weights (pytorch_model.bin) can execute code when loaded.
     trust_remote_code: bool = False
     allow_pickle_weights: bool = False
+    # cls: one linear layer on the [CLS] state (a standard AutoModelForSequenceClassification).
+    # label_aware: the label names go in front of the text as a first segment and each label is
+    # scored from its own tokens' states (SpanEmo, Alhuzali & Ananiadou, EACL 2021).
+    head: str = field(default="cls", metadata=_choices(*HEADS))
 
 
 @dataclass(frozen=True)
@@ -147,18 +153,38 @@ class TokenizeParams:
 
 @dataclass(frozen=True)
 class TrainParams:
-    """`train:` - `bf16` plus any Hugging Face `TrainingArguments` field, passed through."""
+    """`train:` - the loss options and `bf16`, plus any Hugging Face `TrainingArguments` field,
+    passed through as `training_args`."""
 
     bf16: str | bool = field(default="auto", metadata=_choices(*BF16_CHOICES))
+    # Weight each label's positive examples by its negatives/positives ratio in train, capped.
+    pos_weight: bool = False
+    pos_weight_cap: float = field(default=10.0, metadata=_at_least(1.0))
+    # Share of SpanEmo's label-correlation loss in the total loss (the rest is BCE); 0 turns it off.
+    label_correlation_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     training_args: dict[str, Any] = field(default_factory=dict)
+
+
+# train: keys that the pipeline reads itself; every other key goes to TrainingArguments.
+PIPELINE_TRAIN_KEYS = tuple(f.name for f in dataclasses.fields(TrainParams) if f.name != "training_args")
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
     """`evaluate:` - how probabilities become labels, and how fast they are computed."""
 
-    threshold: float = field(default=0.5, metadata={"min": 0.0, "max": 1.0, "inclusive": False})
+    # "tuned": fitted on the validation split (below); a number in (0, 1): one fixed threshold.
+    threshold: str | float = "tuned"
+    objective: str = field(default="jaccard", metadata=_choices(*THRESHOLD_OBJECTIVES))
+    per_label: bool = True  # also fit one threshold per label ...
+    shrinkage: float = field(default=20.0, metadata=_at_least(0.0))  # ... pulled toward the global one
     batch_size: int = field(default=64, metadata=_at_least(1))
+
+    def __post_init__(self) -> None:
+        if self.threshold == "tuned":
+            return
+        if isinstance(self.threshold, str) or not 0.0 < self.threshold < 1.0:
+            raise ParamsError(f"evaluate.threshold must be 'tuned' or a number in (0, 1), got {self.threshold!r}")
 
 
 @dataclass(frozen=True)
@@ -233,18 +259,19 @@ def _train_params(section: dict[str, Any]) -> TrainParams:
     from transformers import TrainingArguments  # heavy import, only needed to validate this group
 
     known = {f.name: f for f in dataclasses.fields(TrainingArguments) if f.init}
-    allowed = {"bf16": None, **{k: v for k, v in known.items() if k not in PIPELINE_OWNED_TRAINING_ARGS}}
+    allowed = {
+        **dict.fromkeys(PIPELINE_TRAIN_KEYS),
+        **{k: v for k, v in known.items() if k not in PIPELINE_OWNED_TRAINING_ARGS},
+    }
     for name in section:
-        if name in PIPELINE_OWNED_TRAINING_ARGS and name != "bf16":
+        if name in PIPELINE_OWNED_TRAINING_ARGS and name not in PIPELINE_TRAIN_KEYS:
             raise ParamsError(f"train.{name} is set by the pipeline and cannot be overridden in params.yaml")
     _reject_unknown(section, allowed, prefix="train.", what="TrainingArguments field")
-    bf16 = section.get("bf16", "auto")
-    if bf16 not in BF16_CHOICES:
-        raise ParamsError(f"train.bf16 must be one of auto, true, false; got {bf16!r}")
+    own = _build(TrainParams, {k: v for k, v in section.items() if k in PIPELINE_TRAIN_KEYS}, "train")
     hints = typing.get_type_hints(TrainingArguments)
     training_args = {}
     for name, value in section.items():
-        if name == "bf16":
+        if name in PIPELINE_TRAIN_KEYS:
             continue
         key = f"train.{name}"
         _check_type(key, value, hints.get(name, Any), lenient=True)
@@ -252,7 +279,7 @@ def _train_params(section: dict[str, Any]) -> TrainParams:
             minimum, inclusive = TRAINING_ARG_BOUNDS[name]
             _check_metadata(key, value, {"min": minimum, "inclusive": inclusive})
         training_args[name] = value
-    return TrainParams(bf16=bf16, training_args=training_args)
+    return dataclasses.replace(own, training_args=training_args)
 
 
 def _reject_unknown(section: dict, known: typing.Mapping, prefix: str, what: str = "key") -> None:
@@ -316,7 +343,8 @@ def _check_metadata(key: str, value: Any, metadata: typing.Mapping) -> None:
         return
     choices = metadata.get("choices")
     if choices is not None and value not in choices:
-        raise ParamsError(f"{key} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        shown = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in choices)  # YAML spelling
+        raise ParamsError(f"{key} must be one of {shown}; got {value!r}")
     inclusive = metadata.get("inclusive", True)
     if "min" in metadata:
         low = metadata["min"]

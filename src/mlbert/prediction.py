@@ -29,6 +29,7 @@ def predict_probabilities(
     from tqdm.auto import tqdm
 
     model.eval()
+    device = next(model.parameters()).device
     encoded = tokenizer(list(texts), truncation=True)["input_ids"]
     order = np.argsort([len(ids) for ids in encoded], kind="stable")
     probabilities = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
@@ -37,7 +38,7 @@ def predict_probabilities(
         for start in tqdm(batches, desc="predict", unit="batch", disable=not progress):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
-            batch = {key: value.to(model.device) for key, value in batch.items()}
+            batch = {key: value.to(device) for key, value in batch.items()}
             logits = model(**batch).logits.float()
             probabilities[rows] = torch.sigmoid(logits).cpu().numpy()
     return probabilities
@@ -69,12 +70,18 @@ class Classifier:
 
 def load_classifier(folder: str | Path) -> Classifier:
     """Load an exported folder (or a trained model folder, with the 0.5 rule)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .label_aware import is_label_aware, load_label_aware
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
-    model = AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=True)
+    config = AutoConfig.from_pretrained(folder)
+    if is_label_aware(config):
+        model = load_label_aware(folder, config)
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(folder, config=config, use_safetensors=True)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return Classifier(model, tokenizer, labels, read_thresholds(folder, labels))
@@ -88,8 +95,3 @@ def read_thresholds(folder: Path, labels: Sequence[str]) -> np.ndarray:
     saved = json.loads(path.read_text(encoding="utf-8"))
     per_label = saved.get("per_label", {})
     return np.array([per_label.get(label, saved["default"]) for label in labels], dtype=np.float32)
-
-
-def thresholds_payload(labels: Sequence[str], default: float) -> dict:
-    """What `thresholds.json` holds: one global default and the value used for each label."""
-    return {"default": default, "per_label": {label: default for label in labels}}

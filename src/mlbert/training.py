@@ -58,6 +58,34 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any
         raise ParamsError(f"train: TrainingArguments rejected the params: {error}") from error
 
 
+def multilabel_trainer_class() -> type:
+    """A Trainer whose loss is `losses.multilabel_loss`: BCE with optional `pos_weight` and
+    label-correlation term, for the plain and the label-aware head alike."""
+    from transformers import Trainer
+
+    from .losses import multilabel_loss
+
+    class MultiLabelTrainer(Trainer):
+        # The loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps.
+        loss_is_scaled_for_ga = False
+
+        def __init__(self, *args: Any, pos_weight: Any = None, correlation_weight: float = 0.0, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.pos_weight = pos_weight
+            self.correlation_weight = correlation_weight
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            # num_items_in_batch is a token count for language-model losses; a multi-label loss
+            # averages over the examples and labels of its batch instead.
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = multilabel_loss(outputs.logits, labels, self.pos_weight, self.correlation_weight)
+            return (loss, outputs) if return_outputs else loss
+
+    return MultiLabelTrainer
+
+
 def compute_trainer_metrics(label_names: list[str], threshold: float):
     """A Trainer `compute_metrics` that reports the headline scores (not per label) at `threshold`."""
 
