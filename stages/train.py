@@ -17,11 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mlbert.launch import torchrun_command
-from mlbert.label_aware import save_label_aware_config
+from mlbert.label_aware import check_label_segment_fits, save_label_aware_config
 from mlbert.losses import positive_class_weights
-from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source, position_limit
+from mlbert.modeling import load_classifier_for_training, load_tokenizer, model_source
 from mlbert.outputs import replace_dir
-from mlbert.params import Params, ParamsError, load_params
+from mlbert.params import Params, load_params
 from mlbert.stage import run_stage
 from mlbert.training import (
     best_epoch,
@@ -74,7 +74,7 @@ def train(params: Params) -> str | None:
 
     set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
     model = load_classifier_for_training(source, labels, params.model.head, tokenizer)
-    check_length(model, params, source.name)
+    check_label_segment_fits(model, params.tokenize.max_length, source.name)
     pos_weight = None
     if params.train.pos_weight:
         weights = positive_class_weights(np.asarray(data["train"]["labels"]), params.train.pos_weight_cap)
@@ -123,20 +123,6 @@ def train(params: Params) -> str | None:
         f"best epoch {epoch} of {args.num_train_epochs:g}, validation micro-F1 {trainer.state.best_metric:.4f}, "
         f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {OUTPUT_DIR}"
     )
-
-
-def check_length(model, params: Params, model_name: str) -> None:
-    """The label-aware head adds its label segment to every input: it must still fit the model."""
-    prompt = getattr(model, "prompt_ids", None)
-    limit = position_limit(model.config)
-    if prompt is None or limit is None:
-        return
-    total = params.tokenize.max_length + len(prompt) - 1
-    if total > limit:
-        raise ParamsError(
-            f"tokenize.max_length {params.tokenize.max_length} plus the {len(prompt) - 1}-token label segment of "
-            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
-        )
 
 
 if __name__ == "__main__":

@@ -47,13 +47,51 @@ def repo(tmp_path_factory) -> Path:
 
 def test_metrics_cover_validation_and_test_with_sane_values(repo):
     metrics = json.loads((repo / "metrics.json").read_text())
-    assert set(metrics) == {"validation", "test"}
-    for split, scores in metrics.items():
+    assert set(metrics) == {"validation", "test", "thresholds"}
+    for split in ("validation", "test"):
+        scores = metrics[split]
         assert scores["n_examples"] == 48
         for key in HEADLINE:
             assert 0.0 <= scores[key] <= 1.0, (split, key, scores[key])
         assert scores["roc_auc_micro"] > 0.5  # better than chance, even after one short epoch
         assert len(scores["per_label"]) == 11
+        assert set(scores["at_0_5"]) == {"f1_micro", "f1_macro", "jaccard", "accuracy"}
+
+
+def test_thresholds_are_tuned_on_validation_and_exported(repo):
+    metrics = json.loads((repo / "metrics.json").read_text())
+    rule = metrics["thresholds"]
+    assert rule["rule"] == "tuned" and rule["objective"] == "jaccard"
+    assert len(rule["per_label"]) == 11 and all(0.0 < t < 1.0 for t in rule["per_label"].values())
+    exported = json.loads((repo / "models/export/thresholds.json").read_text())
+    assert exported["per_label"] == rule["per_label"]
+    # Tuning maximises validation Jaccard, so it cannot do worse there than the 0.5 rule.
+    assert metrics["validation"]["jaccard"] >= metrics["validation"]["at_0_5"]["jaccard"]
+
+
+def test_export_writes_every_serving_file_and_records_onnx_parity(repo):
+    names = {path.name for path in (repo / "models/export").iterdir()}
+    assert names == {
+        "config.json", "model.safetensors", "model.onnx", "model.int8.onnx", "tokenizer.json",
+        "tokenizer_config.json", "thresholds.json", "README.md",
+    }  # fmt: skip
+    parity = json.loads((repo / "export_metrics.json").read_text())
+    assert parity["n_texts"] == 48
+    assert parity["onnx"]["max_abs_diff"] <= 1e-4
+    assert 0.9 <= parity["onnx-int8"]["label_agreement"] <= 1.0
+    card = (repo / "models/export/README.md").read_text()
+    assert all(f"`{name}`" in card for name in names) and "ONNX parity" in card
+
+
+def test_each_backend_labels_texts_like_pytorch(repo):
+    from mlbert import load
+
+    texts = ["What a lovely, happy morning!", "I am furious about this", "so scared of tomorrow", "ok"]
+    expected = load(repo / "models/export", backend="torch").predict_proba(texts)
+    onnx = load(repo / "models/export", backend="onnx").predict_proba(texts)
+    int8 = load(repo / "models/export", backend="onnx-int8").predict_proba(texts)
+    assert abs(onnx - expected).max() <= 1e-4
+    assert abs(int8 - expected).max() <= 0.1
 
 
 def test_metrics_and_plots_are_declared_for_dvc(repo):
@@ -72,7 +110,7 @@ def test_the_exported_folder_loads_in_a_transformers_pipeline(repo):
     (scores,) = classify(["What a lovely, happy morning!"])
     assert len(scores) == 11
     assert all(0.0 <= item["score"] <= 1.0 for item in scores)
-    assert json.loads((repo / "models/export/thresholds.json").read_text())["default"] == 0.5
+    assert set(json.loads((repo / "models/export/thresholds.json").read_text())) >= {"default", "per_label"}
     assert "| test |" in (repo / "models/export/README.md").read_text()
 
 
@@ -81,6 +119,30 @@ def test_the_predict_command_prints_one_json_line_per_text(repo):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["I love this", "I hate waiting"]
     assert all(len(line["scores"]) == 11 and isinstance(line["labels"], list) for line in lines)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_predict_reads_tables_with_each_backend_and_writes_csv(repo, tmp_path, backend, suffix):
+    import pandas as pd
+
+    table = pd.DataFrame({"id": [7, 8], "tweet": ["best day ever", "this is so sad"]})
+    path = tmp_path / f"tweets{suffix}"
+    {".csv": lambda: table.to_csv(path, index=False), ".parquet": lambda: table.to_parquet(path),
+     ".jsonl": lambda: table.to_json(path, orient="records", lines=True)}[suffix]()  # fmt: skip
+    result = run(
+        repo, str(Path(sys.executable).parent / "predict"), "--file", str(path), "--text-column", "tweet",
+        "--backend", backend, "--format", "csv",
+    )  # fmt: skip
+    header, *rows = result.stdout.splitlines()
+    assert header.split(",")[:3] == ["text", "labels", "anger"] and len(rows) == 2
+
+
+def test_predict_names_a_missing_column(repo, tmp_path):
+    path = tmp_path / "tweets.csv"
+    path.write_text("tweet\nhello\n", encoding="utf-8")
+    result = run(repo, str(Path(sys.executable).parent / "predict"), "--file", str(path), check=False)
+    assert result.returncode == 1 and "no column 'text' (columns: tweet)" in result.stderr
 
 
 def test_a_second_repro_runs_no_stage(repo):
@@ -174,7 +236,8 @@ def test_two_processes_train_one_model_with_one_set_of_logs(repo):
     assert summary["eval"]["loss"] < 0.8  # a per-example BCE, not multiplied by the process count
     f1_rows = (repo / "dvclive/plots/metrics/eval/f1_micro.tsv").read_text().splitlines()
     assert len(f1_rows) == 2  # a header and one evaluation: nothing logged twice
-    assert sorted(path.name for path in (repo / "models").iterdir()) == [".gitignore", "export", "trained"]
+    # no per-process leftovers (staging folders, second copies) beside the stage outputs
+    assert sorted(path.name for path in (repo / "models").iterdir()) == [".gitignore", "export", "thresholds.json", "trained"]
     assert json.loads((repo / "metrics.json").read_text())["test"]["roc_auc_micro"] > 0.5
     run(repo, "git", "checkout", "--", ".")
     assert ran_stages(dvc(repo, "repro").stdout) == []
@@ -187,6 +250,21 @@ def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):
     names = [exp["name"] for exp in experiments]
     assert "lr-3e-5" in names
     run(repo, "git", "checkout", "--", ".")
+
+
+def test_the_label_aware_head_with_pos_weight_trains_evaluates_and_exports(repo):
+    edit_params(repo, "model", head="label_aware")
+    edit_params(repo, "train", pos_weight=True, label_correlation_weight=0.2)
+    try:
+        result = dvc(repo, "repro")
+        assert ran_stages(result.stdout) == ["tokenize", "train", "evaluate", "export"]
+        assert "train: pos_weight anger" in result.stdout
+        parity = json.loads((repo / "export_metrics.json").read_text())
+        assert parity["onnx"]["max_abs_diff"] <= 1e-4
+        predicted = run(repo, str(Path(sys.executable).parent / "predict"), "so happy!", "--backend", "onnx")
+        assert len(json.loads(predicted.stdout)["scores"]) == 11
+    finally:
+        run(repo, "git", "checkout", "params.yaml")
 
 
 def test_a_bad_param_fails_fast_naming_the_key(repo):

@@ -1,43 +1,117 @@
-"""The exported model folder: weights, tokenizer, label maps, thresholds and a model card."""
+"""The exported model folder: weights, ONNX graphs, tokenizer, label maps, thresholds, model card,
+and the parity check that proves the ONNX graphs answer as the PyTorch model does."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
-from .prediction import THRESHOLDS_FILE
+from .metrics import multilabel_metrics
+from .onnx_export import INT8_FILE, ONNX_FILE, ParityError, export_onnx, optimize_onnx, quantize_onnx
+from .prediction import THRESHOLDS_FILE, load, load_torch_model
 
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
 HEADLINE_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")
+PARITY_BATCH_SIZE = 32
+
+FILE_ROLES = {
+    "config.json": "architecture and label maps (`id2label`); read by every loader",
+    "model.safetensors": "fine-tuned weights (fp32); `transformers` / `predict --backend torch`",
+    ONNX_FILE: "fp32 ONNX graph with fused attention/LayerNorm/GELU; `predict --backend onnx`",
+    INT8_FILE: "dynamically quantised int8 ONNX graph; `predict --backend onnx-int8`",
+    "tokenizer.json": "fast tokenizer (truncates at the trained `max_length`)",
+    "tokenizer_config.json": "tokenizer settings",
+    THRESHOLDS_FILE: "per-label decision thresholds tuned on validation; applied by `predict` and `load()`",
+    "README.md": "this model card",
+}
 
 
-def write_export(
-    model_dir: Path, thresholds_file: Path, out_dir: Path, params: dict[str, Any], metrics: dict[str, Any]
-) -> list[str]:
-    """Fill `out_dir` with a self-contained model folder; return the file names written."""
+def copy_model_files(model_dir: Path, thresholds_file: Path, out_dir: Path) -> list[str]:
+    """Copy the trained model (minus training-only files) and the thresholds into `out_dir`."""
     for path in model_dir.iterdir():
         if path.is_file() and path.name not in EXCLUDED_FILES:
             shutil.copy2(path, out_dir / path.name)
     shutil.copy2(thresholds_file, out_dir / THRESHOLDS_FILE)
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    (out_dir / "README.md").write_text(model_card(labels, params, metrics), encoding="utf-8")
-    return sorted(path.name for path in out_dir.iterdir())
+    return labels_of(out_dir)
 
 
-def model_card(labels: list[str], params: dict[str, Any], metrics: dict[str, Any]) -> str:
-    """A Hugging Face model card: YAML metadata, how to use it, the params and the scores."""
+def labels_of(folder: Path) -> list[str]:
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+
+
+def write_onnx_files(out_dir: Path, quantize: bool) -> None:
+    """model.onnx (and model.int8.onnx) from the torch model in `out_dir`."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(out_dir)
+    # Eager attention traces to the MatMul/Softmax pattern that onnxruntime fuses into Attention.
+    model = load_torch_model(out_dir, config, attn_implementation="eager")
+    export_onnx(model, AutoTokenizer.from_pretrained(out_dir), out_dir / ONNX_FILE)
+    optimize_onnx(out_dir / ONNX_FILE, config)
+    if quantize:
+        quantize_onnx(out_dir / ONNX_FILE, out_dir / INT8_FILE)
+
+
+def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance: float) -> dict[str, Any]:
+    """Compare every ONNX backend in `folder` with PyTorch on `texts` (same batches).
+
+    Raises ParityError when fp32 ONNX probabilities differ from PyTorch's by more than
+    `tolerance`; int8 is reported (label agreement, scores and their drop), not enforced.
+    """
+    reference = load(folder, backend="torch")
+    labels = reference.labels
+    expected = reference.predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
+    rule = reference.thresholds
+    torch_scores = multilabel_metrics(gold, expected, rule, labels)
+    report: dict[str, Any] = {
+        "n_texts": len(texts),
+        "torch": {key: torch_scores[key] for key in ("f1_micro", "f1_macro", "jaccard")},
+    }
+    for backend in ("onnx", "onnx-int8"):
+        if not (folder / (ONNX_FILE if backend == "onnx" else INT8_FILE)).is_file():
+            continue
+        got = load(folder, backend=backend).predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
+        scores = multilabel_metrics(gold, got, rule, labels)
+        report[backend] = {
+            "max_abs_diff": float(np.abs(got - expected).max()),
+            "label_agreement": float(((got >= rule) == (expected >= rule)).mean()),
+            **{key: scores[key] for key in ("f1_micro", "f1_macro", "jaccard")},
+            "f1_micro_drop": _drop(torch_scores["f1_micro"], scores["f1_micro"]),
+            "jaccard_drop": _drop(torch_scores["jaccard"], scores["jaccard"]),
+        }
+    fp32 = report.get("onnx")
+    if fp32 is not None and fp32["max_abs_diff"] > tolerance:
+        raise ParityError(
+            f"{ONNX_FILE} differs from the PyTorch model by up to {fp32['max_abs_diff']:.2e} in probability on "
+            f"{len(texts)} test texts (export.parity_tolerance is {tolerance:g}); the ONNX export is not faithful"
+        )
+    return report
+
+
+def _drop(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else before - after
+
+
+def model_card(
+    labels: list[str], files: list[str], params: dict[str, Any], metrics: dict[str, Any], parity: dict[str, Any]
+) -> str:
+    """A Hugging Face model card: files, how to use them, parity, the params and the scores."""
+    label_aware = params["model"].get("head") == "label_aware"
     metadata = {
         "library_name": "transformers",
         "pipeline_tag": "text-classification",
-        "tags": ["multi-label-classification", "mlbert", "dvc"],
+        "tags": ["multi-label-classification", "mlbert", "dvc", "onnx"],
         "base_model": params["model"]["name"],
     }
+    file_rows = "\n".join(f"| `{name}` | {FILE_ROLES.get(name, '')} |" for name in files)
     rows = "\n".join(
         f"| {split} | {metrics[split]['n_examples']} | "
         + " | ".join(_fmt(metrics[split][key]) for key in HEADLINE_METRICS)
@@ -54,6 +128,17 @@ def model_card(labels: list[str], params: dict[str, Any], metrics: dict[str, Any
         if rule["rule"] == "tuned"
         else f"{rule['default']} for every label"
     )
+    pipeline_use = (
+        "This model uses the label-aware head (label names as a first segment), which is not a\n"
+        "`transformers` architecture: load it with `mlbert.load` or `predict`."
+        if label_aware
+        else """```python
+from transformers import pipeline
+
+classify = pipeline("text-classification", model="path/to/this/folder", top_k=None)
+classify("What a wonderful surprise!")  # probabilities; apply thresholds.json for the labels
+```"""
+    )
     return f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
 ---
@@ -64,22 +149,44 @@ Fine-tuned from `{params["model"]["name"]}` by the mlbert DVC pipeline. Each tex
 label whose sigmoid probability reaches its threshold ({threshold}),
 so it can get none, one or several of: {", ".join(labels)}.
 
+## Files
+
+| file | what it is, what loads it |
+|---|---|
+{file_rows}
+
 ## Use
 
 ```python
-from transformers import pipeline
+from mlbert import load
 
-classify = pipeline("text-classification", model="path/to/this/folder", top_k=None)
-classify("What a wonderful surprise!")
+classifier = load("path/to/this/folder")          # fastest backend present; or backend="torch" / "onnx"
+classifier.predict(["What a wonderful surprise!"])  # labels (thresholds applied) and probabilities
 ```
 
-or, applying the exported thresholds, `predict --model path/to/this/folder "some text"`.
+```bash
+predict --model path/to/this/folder --backend onnx-int8 "What a wonderful surprise!"
+predict --model path/to/this/folder --file tweets.csv --text-column text --format csv > labels.csv
+```
+
+{pipeline_use}
+
+ONNX directly: `onnxruntime.InferenceSession("{ONNX_FILE}")` takes what the tokenizer returns
+(`input_ids`, `attention_mask`, and `token_type_ids` where it makes them; int64, dynamic batch
+and length) and returns `logits`.
+
+## ONNX parity (test split, {parity.get("n_texts", 0)} texts, same batches as PyTorch)
+
+{_parity_table(parity)}
 
 ## Scores (thresholds {threshold})
 
 | split | n | {" | ".join(HEADLINE_METRICS)} |
 |---|---|{"---|" * len(HEADLINE_METRICS)}
 {rows}
+
+At the plain 0.5 rule on test: micro-F1 {_fmt(metrics["test"]["at_0_5"]["f1_micro"])}, macro-F1
+{_fmt(metrics["test"]["at_0_5"]["f1_macro"])}, Jaccard {_fmt(metrics["test"]["at_0_5"]["jaccard"])}.
 
 Per label on test:
 
@@ -93,6 +200,20 @@ Per label on test:
 {yaml.safe_dump(params, sort_keys=False).strip()}
 ```
 """
+
+
+def _parity_table(parity: dict[str, Any]) -> str:
+    lines = ["| backend | max abs prob. diff vs torch | label agreement | micro-F1 | Jaccard |", "|---|---|---|---|---|"]
+    torch_scores = parity.get("torch", {})
+    lines.append(f"| torch (fp32) | 0 | 100% | {_fmt(torch_scores.get('f1_micro'))} | {_fmt(torch_scores.get('jaccard'))} |")
+    for backend in ("onnx", "onnx-int8"):
+        if backend in parity:
+            row = parity[backend]
+            lines.append(
+                f"| {backend} | {row['max_abs_diff']:.2e} | {100 * row['label_agreement']:.2f}% | "
+                f"{_fmt(row['f1_micro'])} | {_fmt(row['jaccard'])} |"
+            )
+    return "\n".join(lines)
 
 
 def _fmt(value: float | None) -> str:

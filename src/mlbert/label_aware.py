@@ -104,6 +104,24 @@ def build_label_aware(encoder: nn.Module, tokenizer: Any, labels: Sequence[str])
     return LabelAwareClassifier(encoder, prompt)
 
 
+def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> None:
+    """The label segment comes on top of `tokenize.max_length`: the sum must fit the model's
+    position embeddings. A no-op for the plain head."""
+    from .modeling import position_limit
+    from .params import ParamsError
+
+    prompt = getattr(model, "prompt_ids", None)
+    limit = position_limit(model.config)
+    if prompt is None or limit is None:
+        return
+    total = max_length + len(prompt) - 1  # the prompt's [CLS] replaces the text's
+    if total > limit:
+        raise ParamsError(
+            f"tokenize.max_length {max_length} plus the {len(prompt) - 1}-token label segment of "
+            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
+        )
+
+
 def is_label_aware(config: Any) -> bool:
     return getattr(config, HEAD_KEY, None) == LABEL_AWARE
 

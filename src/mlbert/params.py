@@ -188,6 +188,20 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class ExportParams:
+    """`export:` - which serving files the export stage writes, and how exact ONNX must be."""
+
+    onnx: bool = True  # model.onnx: fp32 graph with fused transformer ops
+    int8: bool = True  # model.int8.onnx: dynamically quantised (needs onnx: true)
+    # Largest allowed |p_onnx - p_torch| on the test split; a bigger one fails the stage.
+    parity_tolerance: float = field(default=1e-4, metadata={"min": 0.0, "inclusive": False})
+
+    def __post_init__(self) -> None:
+        if self.int8 and not self.onnx:
+            raise ParamsError("export.int8 needs export.onnx: true (the int8 model is quantised from model.onnx)")
+
+
+@dataclass(frozen=True)
 class LaunchParams:
     """`launch:` - how many processes train runs on (torchrun data parallelism when > 1)."""
 
@@ -201,6 +215,7 @@ class Params:
     tokenize: TokenizeParams = field(default_factory=TokenizeParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    export: ExportParams = field(default_factory=ExportParams)
     launch: LaunchParams = field(default_factory=LaunchParams)
 
 
@@ -210,6 +225,7 @@ _GROUP_CLASSES = {
     "tokenize": TokenizeParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
+    "export": ExportParams,
     "launch": LaunchParams,
 }
 
@@ -230,7 +246,7 @@ def load_params(path: str | Path = PARAMS_FILE) -> Params:
 def params_from_dict(raw: dict[str, Any]) -> Params:
     """Validate a params mapping shaped like `params.yaml`."""
     if not isinstance(raw, dict):
-        raise ParamsError("params must be a mapping of groups (model, prepare, tokenize, train, evaluate, launch)")
+        raise ParamsError("params must be a mapping of groups (model, prepare, tokenize, train, evaluate, export, launch)")
     _reject_unknown(raw, _GROUP_CLASSES, prefix="")
     groups = {}
     for name, cls in _GROUP_CLASSES.items():

@@ -1,64 +1,88 @@
-"""Turning texts into label probabilities and label sets, for evaluate, export and `predict`."""
+"""Turning texts into label probabilities and label sets: evaluate, export, `predict` and `load()`.
+
+    from mlbert import load
+
+    classifier = load("models/export")               # the fastest backend the folder has
+    classifier.predict(["What a day!"])              # [{"labels": [...], "scores": {...}}]
+    load("models/export", backend="torch").predict_proba(texts)   # (n, labels) probabilities
+
+Backends: `torch` (safetensors weights, fp32 eager), `onnx` (model.onnx, fp32) and `onnx-int8`
+(model.int8.onnx). All three share the tokenizer, the batching and the thresholds, so they differ
+only in the forward pass.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .onnx_export import INT8_FILE, ONNX_FILE
+
 THRESHOLDS_FILE = "thresholds.json"
+# Fastest first: `load()` without a backend takes the first one whose file the folder has.
+BACKEND_FILES = {"onnx-int8": INT8_FILE, "onnx": ONNX_FILE, "torch": "model.safetensors"}
+BACKENDS = tuple(BACKEND_FILES)
+
+# One forward pass: padded numpy inputs by name -> logits (batch, labels).
+Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Row indices in batches of similar length, so that per-batch padding stays short."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 def predict_probabilities(
-    model: Any,
+    forward: Forward,
     tokenizer: Any,
     texts: Sequence[str],
-    batch_size: int = 64,
+    num_labels: int,
+    batch_size: int = 32,
     progress: bool = False,
 ) -> np.ndarray:
     """Sigmoid probabilities, shape (len(texts), num_labels), in the order of `texts`.
 
-    Texts are batched by token length so that per-batch padding stays short; truncation uses the
-    tokenizer's `model_max_length`, which the train stage sets to `tokenize.max_length`.
+    Truncation uses the tokenizer's `model_max_length`, which the train stage sets to
+    `tokenize.max_length`.
     """
-    import torch
     from tqdm.auto import tqdm
 
-    model.eval()
-    device = next(model.parameters()).device
-    encoded = tokenizer(list(texts), truncation=True)["input_ids"]
-    order = np.argsort([len(ids) for ids in encoded], kind="stable")
-    probabilities = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    batches = range(0, len(order), batch_size)
-    with torch.inference_mode():
-        for start in tqdm(batches, desc="predict", unit="batch", disable=not progress):
-            rows = order[start : start + batch_size]
-            batch = tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
-            batch = {key: value.to(device) for key, value in batch.items()}
-            logits = model(**batch).logits.float()
-            probabilities[rows] = torch.sigmoid(logits).cpu().numpy()
+    encoded = tokenizer(list(texts), truncation=True)
+    names = list(encoded.keys())
+    probabilities = np.zeros((len(texts), num_labels), dtype=np.float32)
+    batches = length_sorted_batches([len(ids) for ids in encoded["input_ids"]], batch_size)
+    for rows in tqdm(batches, desc="predict", unit="batch", disable=not progress):
+        batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
+        logits = forward({name: np.asarray(batch[name], dtype=np.int64) for name in names})
+        probabilities[rows] = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
     return probabilities
 
 
 @dataclass
 class Classifier:
-    """An exported model folder, ready to label texts."""
+    """A model folder loaded with one backend, ready to label texts."""
 
-    model: Any
+    forward: Forward
     tokenizer: Any
     labels: list[str]
     thresholds: np.ndarray
+    backend: str
+    model: Any = None  # the torch module, for the torch backend
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        return predict_probabilities(self.model, self.tokenizer, texts, batch_size, progress)
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        return predict_probabilities(self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> list[dict]:
+    def predict(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[dict]:
         """For each text: the labels at or above their threshold and every label's probability."""
-        probabilities = self.predict_proba(texts, batch_size, progress)
+        return self.decide(self.predict_proba(texts, batch_size, progress))
+
+    def decide(self, probabilities: np.ndarray) -> list[dict]:
         return [
             {
                 "labels": [label for label, p, t in zip(self.labels, row, self.thresholds) if p >= t],
@@ -68,23 +92,85 @@ class Classifier:
         ]
 
 
-def load_classifier(folder: str | Path) -> Classifier:
-    """Load an exported folder (or a trained model folder, with the 0.5 rule)."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+def available_backends(folder: str | Path) -> list[str]:
+    """The backends whose files `folder` holds, fastest first."""
+    return [name for name, file in BACKEND_FILES.items() if (Path(folder) / file).is_file()]
 
-    from .label_aware import is_label_aware, load_label_aware
+
+def load(folder: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
+    """Load an exported folder (or a trained model folder) with `backend`, by default the
+    fastest one present. `threads` caps the CPU threads of the forward pass."""
+    from transformers import AutoConfig, AutoTokenizer
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
+    present = available_backends(folder)
+    if backend is None:
+        if not present:
+            raise FileNotFoundError(f"{folder} holds no model file ({', '.join(BACKEND_FILES.values())})")
+        backend = present[0]
+    if backend not in BACKEND_FILES:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    if backend not in present:
+        raise FileNotFoundError(
+            f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present) or 'none'})"
+        )
     config = AutoConfig.from_pretrained(folder)
-    if is_label_aware(config):
-        model = load_label_aware(folder, config)
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, config=config, use_safetensors=True)
+    labels = [config.id2label[i] for i in range(config.num_labels)]
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return Classifier(model, tokenizer, labels, read_thresholds(folder, labels))
+    model = None
+    if backend == "torch":
+        model = load_torch_model(folder, config)
+        forward = torch_forward(model, threads)
+    else:
+        forward = onnx_forward(folder / BACKEND_FILES[backend], threads)
+    return Classifier(forward, tokenizer, labels, read_thresholds(folder, labels), backend, model)
+
+
+def load_classifier(folder: str | Path) -> Classifier:
+    """The PyTorch backend: what evaluate scores and what ONNX parity is checked against."""
+    return load(folder, backend="torch")
+
+
+def load_torch_model(folder: Path, config: Any, attn_implementation: str | None = None) -> Any:
+    """The fine-tuned torch module in eval mode: plain or label-aware head, safetensors only."""
+    from transformers import AutoModelForSequenceClassification
+
+    from .label_aware import is_label_aware, load_label_aware
+
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    if is_label_aware(config):
+        return load_label_aware(folder, config)
+    return AutoModelForSequenceClassification.from_pretrained(folder, config=config, use_safetensors=True).eval()
+
+
+def torch_forward(model: Any, threads: int | None = None) -> Forward:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = next(model.parameters()).device
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        with torch.inference_mode():
+            inputs = {name: torch.from_numpy(values).to(device) for name, values in batch.items()}
+            return model(**inputs).logits.float().cpu().numpy()
+
+    return forward
+
+
+def onnx_forward(path: Path, threads: int | None = None) -> Forward:
+    from .onnx_export import onnx_session
+
+    session = onnx_session(path, threads)
+    wanted = [item.name for item in session.get_inputs()]
+
+    def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+        return session.run(["logits"], {name: batch[name] for name in wanted})[0]
+
+    return forward
 
 
 def read_thresholds(folder: Path, labels: Sequence[str]) -> np.ndarray:

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from .data import DataError
 from .labels import LabelError
 from .modeling import ModelNotFoundError
+from .onnx_export import ParityError
 from .params import ParamsError
 
 # Errors that mean "the input is wrong": shown as one line, with a non-zero exit.
-USER_ERRORS = (ParamsError, DataError, LabelError, ModelNotFoundError, FileNotFoundError)
+USER_ERRORS = (ParamsError, DataError, LabelError, ModelNotFoundError, FileNotFoundError, ParityError)
 
 
 def run_stage(name: str, main: Callable[[], str | None]) -> None:

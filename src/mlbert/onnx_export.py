@@ -1,0 +1,123 @@
+"""ONNX serving files: an fp32 graph with fused transformer ops, and a dynamically quantised int8 one.
+
+    model.onnx       torch.onnx.export (dynamic batch and sequence axes), then onnxruntime's
+                     transformer optimizer: fused attention, LayerNorm, GELU and bias adds
+    model.int8.onnx  model.onnx with MatMul/Gemm weights quantised per output channel to int8
+                     and activations quantised on the fly (onnxruntime quantize_dynamic)
+
+Both take the tokenizer's own inputs (input_ids, attention_mask and, for BERT, token_type_ids)
+and return `logits` (batch, labels); the label-aware head adds its label segment inside the graph.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"
+OPSET = 17
+# Quantising these ops is where int8 pays; the final classifier (a Gemm/MatMul too) is excluded
+# by name below, since its errors land directly on the logits.
+QUANTIZED_OPS = ("MatMul", "Gemm", "Attention")
+
+
+class ParityError(RuntimeError):
+    """An ONNX model's probabilities differ from PyTorch's by more than the tolerance."""
+
+
+def export_onnx(model: Any, tokenizer: Any, path: Path) -> list[str]:
+    """Write the fp32 model to `path` with dynamic batch/sequence axes; return its input names."""
+    import torch
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module, names: list[str]):
+            super().__init__()
+            self.inner, self.names = inner, names
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(self.names, tensors))).logits
+
+    sample = tokenizer(["an example text to trace", "and another"], padding=True, return_tensors="pt")
+    names = [name for name in tokenizer.model_input_names if name in sample]
+    wrapped = LogitsOnly(model, names).eval()  # in train mode, export would leave dropout on afterwards
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes["logits"] = {0: "batch"}
+    with torch.inference_mode():
+        torch.onnx.export(
+            wrapped,
+            tuple(sample[name] for name in names),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,  # the TorchScript exporter's graph is what onnxruntime's fusions recognise
+        )
+    return names
+
+
+def optimize_onnx(path: Path, config: Any) -> None:
+    """Fuse attention, LayerNorm, GELU and bias adds in place (onnxruntime.transformers)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimized = optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=getattr(config, "num_attention_heads", 0),
+        hidden_size=getattr(config, "hidden_size", 0),
+        opt_level=1,  # ORT's portable level; its CPU-only rewrites happen at session load
+    )
+    optimized.save_model_to_file(str(path))
+
+
+def quantize_onnx(source: Path, target: Path, per_channel: bool = True, exclude_head: bool = True) -> None:
+    """Dynamic int8 quantisation of `source` into `target`: int8 weights, activations quantised
+    per batch at run time; no calibration data needed."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    excluded = _head_nodes(onnx.load(str(source))) if exclude_head else []
+    with tempfile.TemporaryDirectory() as scratch:  # quantize_dynamic writes helper files beside its input
+        staged = Path(scratch) / source.name
+        staged.write_bytes(source.read_bytes())
+        quantize_dynamic(
+            str(staged),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=per_channel,
+            op_types_to_quantize=list(QUANTIZED_OPS),
+            nodes_to_exclude=excluded,
+            # Fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are fp32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+def _head_nodes(model: Any) -> list[str]:
+    """The MatMul/Gemm nodes that produce the logits (the classification head), by name."""
+    producers = {output: node for node in model.graph.node for output in node.output}
+    found, frontier = [], [output.name for output in model.graph.output]
+    for _ in range(4):  # logits <- (Squeeze) <- Add <- MatMul: a few steps back at most
+        next_frontier = []
+        for name in frontier:
+            node = producers.get(name)
+            if node is None:
+                continue
+            if node.op_type in ("MatMul", "Gemm"):
+                found.append(node.name)
+                continue
+            next_frontier.extend(node.input)
+        frontier = next_frontier
+    return found
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session with full graph optimisation."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

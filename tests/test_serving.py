@@ -1,0 +1,157 @@
+"""The label-aware head and the ONNX export on a tiny randomly initialised BERT (seconds, no data):
+every backend gives PyTorch's probabilities, and the label-aware model saves and loads back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
+from mlbert.modeling import resolve_model
+from mlbert.export import write_onnx_files
+from mlbert.onnx_export import INT8_FILE
+from mlbert.prediction import available_backends, load
+
+LABELS = ["anger", "joy", "very_sad"]
+TEXTS = ["I am so happy today!", "This is awful", "meh", "what a long and winding sentence this one is, truly"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2").location)
+
+
+def tiny_config():
+    from transformers import BertConfig
+
+    return BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=128,
+    )  # fmt: skip
+
+
+def write_folder(folder, model, tokenizer, label_aware: bool):
+    from safetensors.torch import save_file
+
+    folder.mkdir()
+    if label_aware:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+        save_label_aware_config(model, folder)
+    else:
+        model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {"joy": 0.3}}))
+    return folder
+
+
+@pytest.fixture(scope="module", params=["cls", "label_aware"])
+def exported(request, tmp_path_factory, tokenizer):
+    """A model folder with model.onnx and model.int8.onnx, written as the export stage does."""
+    from transformers import AutoModel, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = tiny_config()
+    if request.param == "label_aware":
+        model = build_label_aware(AutoModel.from_config(config), tokenizer, LABELS)
+    else:
+        config.id2label, config.label2id = dict(enumerate(LABELS)), {l: i for i, l in enumerate(LABELS)}
+        model = BertForSequenceClassification(config)
+    folder = write_folder(tmp_path_factory.mktemp(request.param) / "export", model.eval(), tokenizer, request.param == "label_aware")
+    write_onnx_files(folder, quantize=True)
+    return folder
+
+
+def test_the_label_prompt_points_each_label_at_its_own_tokens(tokenizer):
+    prompt = label_prompt(tokenizer, LABELS)
+    pieces = tokenizer.convert_ids_to_tokens(prompt["input_ids"])
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    spelled = ["".join(pieces[k].removeprefix("##") for k in tokens) for tokens in prompt["label_tokens"]]
+    assert spelled == ["anger", "joy", "verysad"]  # "very_sad" is read as two words
+
+
+def test_the_label_aware_model_scores_every_label_and_ignores_padding(tokenizer):
+    from transformers import AutoModel
+
+    torch.manual_seed(0)
+    model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS).eval()
+    alone = tokenizer(["This is awful"], return_tensors="pt")
+    padded = tokenizer(["This is awful", "a much longer text than the first one"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        one = model(**alone).logits
+        two = model(**padded).logits
+    assert one.shape == (1, 3) and two.shape == (2, 3)
+    torch.testing.assert_close(one[0], two[0], atol=1e-5, rtol=0)
+
+
+def test_a_label_segment_that_overflows_the_model_is_a_params_error(tokenizer):
+    from transformers import AutoModel
+
+    from mlbert.label_aware import check_label_segment_fits
+    from mlbert.params import ParamsError
+
+    model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS)  # 128 positions
+    check_label_segment_fits(model, 120, "tiny")  # 120 + 5 label-segment tokens fit
+    with pytest.raises(ParamsError, match="tokenize.max_length 128 plus the 5-token label segment .* is 133, more than the 128"):
+        check_label_segment_fits(model, 128, "tiny")
+
+
+def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from mlbert.export import check_parity
+    from mlbert.onnx_export import ParityError
+
+    gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
+    report = check_parity(exported, TEXTS, gold, tolerance=1e-4)
+    assert report["onnx"]["max_abs_diff"] <= 1e-4 and "label_agreement" in report["onnx-int8"]
+    # A folder whose safetensors no longer match its ONNX graph (a head bias moved by 1).
+    stale = tmp_path / "stale"
+    shutil.copytree(exported, stale)
+    weights = load_file(str(stale / "model.safetensors"))
+    bias = next(name for name in weights if name.endswith(("classifier.bias", "scorer.bias")))
+    weights[bias] = weights[bias] + 1.0
+    save_file(weights, str(stale / "model.safetensors"))
+    with pytest.raises(ParityError, match=r"model.onnx differs from the PyTorch model by up to .* \(export.parity_tolerance is 0.0001\)"):
+        check_parity(stale, TEXTS, gold, tolerance=1e-4)
+
+
+def test_every_backend_is_found_fastest_first(exported):
+    assert available_backends(exported) == ["onnx-int8", "onnx", "torch"]
+    assert load(exported).backend == "onnx-int8"
+
+
+def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
+    expected = load(exported, backend="torch").predict_proba(TEXTS, batch_size=2)
+    got = load(exported, backend="onnx").predict_proba(TEXTS, batch_size=2)
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+def test_onnx_int8_stays_close_to_pytorch(exported):
+    expected = load(exported, backend="torch").predict_proba(TEXTS)
+    got = load(exported, backend="onnx-int8").predict_proba(TEXTS)
+    assert np.abs(got - expected).max() < 0.05  # a random tiny model; the real one is checked in the stage
+
+
+def test_predictions_apply_the_exported_thresholds(exported):
+    classifier = load(exported, backend="onnx")
+    (result,) = classifier.predict(["hello"])
+    assert set(result["scores"]) == set(LABELS)
+    on = [label for label, t in zip(LABELS, [0.5, 0.3, 0.5]) if result["scores"][label] >= t]
+    assert result["labels"] == on
+
+
+def test_a_missing_backend_file_is_named(exported, tmp_path):
+    folder = tmp_path / "no-int8"
+    shutil.copytree(exported, folder)
+    (folder / INT8_FILE).unlink()
+    assert load(folder).backend == "onnx"
+    with pytest.raises(FileNotFoundError, match="backend onnx-int8: .*model.int8.onnx not found"):
+        load(folder, backend="onnx-int8")
+    with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
+        load(folder, backend="tensorrt")
