@@ -25,7 +25,14 @@ from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, export_onnx, quantize_onnx
-from mlbert.prediction import Classifier, load, onnx_forward, predict_probabilities, torch_forward
+from mlbert.prediction import (
+    Classifier,
+    length_sorted_batches,
+    load,
+    onnx_forward,
+    predict_probabilities,
+    torch_forward,
+)
 
 
 def batches_in_file_order(n: int, batch_size: int) -> list[np.ndarray]:
@@ -83,8 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     labels, tokenizer, rule = reference.labels, reference.tokenizer, reference.thresholds
     gold = labels_to_multi_hot(splits.test["labels"], labels)
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]]
-    order = np.argsort(lengths, kind="stable")
-    sorted_batches = [order[i : i + args.batch_size] for i in range(0, len(order), args.batch_size)]
+    sorted_batches = length_sorted_batches(lengths, args.batch_size)  # what `predict` does
 
     backends = {
         "PyTorch fp32": reference.forward,
