@@ -1,6 +1,6 @@
 """train: fine-tune the encoder with a multi-label head using the Hugging Face Trainer.
 
-Evaluates on validation each epoch and keeps the best epoch by micro-F1. Checkpoints go to
+Evaluates on validation each epoch and keeps the best epoch by `train.select_epoch_by`. Checkpoints go to
 checkpoints/ (persistent, not cached): rerunning an interrupted `dvc repro` resumes from the last
 one. Outputs: models/trained (weights, config with label maps, tokenizer), dvclive/ (curves).
 
@@ -105,11 +105,12 @@ def train(params: Params) -> str | None:
         save_label_aware_config(model, STAGING_DIR)
 
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    epoch = best_epoch(trainer.state)
+    metric = params.train.select_epoch_by
+    epoch = best_epoch(trainer.state, metric)
     live.summary.update(
         {
             "best_epoch": epoch,
-            "best_validation_f1_micro": trainer.state.best_metric,
+            f"best_validation_{metric}": trainer.state.best_metric,
             "train_runtime_s": result.metrics["train_runtime"],
             "bf16": args.bf16,
             "num_processes": args.world_size,
@@ -120,7 +121,7 @@ def train(params: Params) -> str | None:
     replace_dir(STAGING_DIR, OUTPUT_DIR)
     shutil.rmtree(CHECKPOINT_DIR)
     return (
-        f"best epoch {epoch} of {args.num_train_epochs:g}, validation micro-F1 {trainer.state.best_metric:.4f}, "
+        f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}, "
         f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {OUTPUT_DIR}"
     )
 

@@ -25,10 +25,13 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 SOURCES = ("auto", "semeval", "hub", "files")
 HEADS = ("cls", "label_aware")
 THRESHOLD_OBJECTIVES = ("jaccard", "f1_micro", "f1_macro")
+# Validation scores (at the 0.5 threshold) that can pick the epoch kept; "score" is the mean of
+# the other three, the headline numbers.
+EPOCH_SELECTION_METRICS = ("score", "jaccard", "f1_micro", "f1_macro")
 BF16_CHOICES = ("auto", True, False)
 
 # TrainingArguments that the pipeline sets itself: evaluation and checkpointing per epoch, best
-# epoch by validation micro-F1, logging through dvclive. Letting params override them would break
+# epoch by `train.select_epoch_by`, logging through dvclive. Letting params override them would break
 # resuming, caching or the metrics contract.
 PIPELINE_OWNED_TRAINING_ARGS = frozenset(
     {
@@ -162,6 +165,8 @@ class TrainParams:
     pos_weight_cap: float = field(default=10.0, metadata=_at_least(1.0))
     # Share of SpanEmo's label-correlation loss in the total loss (the rest is BCE); 0 turns it off.
     label_correlation_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
+    # The validation metric (at threshold 0.5) whose best epoch is kept as the trained model.
+    select_epoch_by: str = field(default="score", metadata=_choices(*EPOCH_SELECTION_METRICS))
     training_args: dict[str, Any] = field(default_factory=dict)
 
 

@@ -13,7 +13,6 @@ import numpy as np
 from .metrics import multilabel_metrics
 from .params import ParamsError, TrainParams
 
-BEST_MODEL_METRIC = "f1_micro"
 FINGERPRINT_FILE = "run_fingerprint.json"
 
 
@@ -30,7 +29,7 @@ def bf16_supported() -> bool:
 
 def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any:
     """TrainingArguments from `train:` plus what the pipeline fixes: per-epoch eval and saves,
-    best epoch by validation micro-F1, no reporting integrations (dvclive is added by hand)."""
+    best epoch by `train.select_epoch_by` on validation, no reporting integrations (dvclive is added by hand)."""
     from transformers import TrainingArguments
 
     import torch
@@ -48,7 +47,7 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any
             eval_strategy="epoch",
             save_strategy="epoch",
             load_best_model_at_end=True,
-            metric_for_best_model=BEST_MODEL_METRIC,
+            metric_for_best_model=params.select_epoch_by,
             greater_is_better=True,
             report_to="none",
             bf16=bf16,
@@ -86,18 +85,26 @@ def multilabel_trainer_class() -> type:
     return MultiLabelTrainer
 
 
+HEADLINE_METRICS = ("jaccard", "f1_micro", "f1_macro")
+
+
 def compute_trainer_metrics(label_names: list[str], threshold: float):
-    """A Trainer `compute_metrics` that reports the headline scores (not per label) at `threshold`."""
+    """A Trainer `compute_metrics` that reports the headline scores (not per label) at `threshold`,
+    and `score`, their mean: one number for "good on all three at once"."""
 
     def compute(eval_prediction: Any) -> dict[str, float]:
         logits, labels = eval_prediction.predictions, eval_prediction.label_ids
         probabilities = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
         scores = multilabel_metrics(labels, probabilities, threshold, label_names)
-        return {
+        kept = {
             key: value
             for key, value in scores.items()
-            if key in {"f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro"} and value is not None
+            if key in {*HEADLINE_METRICS, "accuracy", "roc_auc_micro"} and value is not None
         }
+        # An undefined F1 (no true and no predicted positives) counts 0: the score must exist
+        # for every epoch, or the Trainer cannot rank them.
+        kept["score"] = float(np.mean([scores[key] or 0.0 for key in HEADLINE_METRICS]))
+        return kept
 
     return compute
 
@@ -146,10 +153,10 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
     return None
 
 
-def best_epoch(state: Any) -> float | None:
-    """The epoch whose evaluation the Trainer kept as best."""
+def best_epoch(state: Any, metric: str) -> float | None:
+    """The epoch whose evaluation the Trainer kept as best by `metric`."""
     best = state.best_metric
     for entry in state.log_history:
-        if entry.get(f"eval_{BEST_MODEL_METRIC}") == best:
+        if entry.get(f"eval_{metric}") == best:
             return entry.get("epoch")
     return None
