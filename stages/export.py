@@ -30,15 +30,18 @@ def main() -> str:
     params = load_params()
     metrics = json.loads(METRICS_FILE.read_text(encoding="utf-8"))
     test = read_splits(DATA_DIR).test
-    card_params = {group: asdict(getattr(params, group)) for group in ("model", "tokenize", "train", "evaluate")}
+    card_params = {group: asdict(getattr(params, group)) for group in ("model", "tokenize", "train", "evaluate", "export")}
     with atomic_dir(OUTPUT_DIR) as staging:
         labels = copy_model_files(MODEL_DIR, THRESHOLDS_FILE, staging)
+        fp32_nodes = []
         if params.export.onnx:
-            write_onnx_files(staging, quantize=params.export.int8)
+            fp32_nodes = write_onnx_files(staging, params.export.int8, params.export.int8_fp32_ffn_outputs)
         gold = labels_to_multi_hot(test["labels"], labels)
         parity = check_parity(staging, test["text"].tolist(), gold, params.export.parity_tolerance)
+        if "onnx-int8" in parity:
+            parity["onnx-int8"]["fp32_nodes"] = len(fp32_nodes)
         files = sorted([path.name for path in staging.iterdir()] + ["README.md"])
-        (staging / "README.md").write_text(model_card(labels, files, card_params, metrics, parity), encoding="utf-8")
+        (staging / "README.md").write_text(model_card(labels, files, card_params, metrics, parity, fp32_nodes), encoding="utf-8")
     write_json(PARITY_FILE, parity)
     summary = ", ".join(
         f"{backend} max diff {parity[backend]['max_abs_diff']:.1e}, agreement {parity[backend]['label_agreement']:.2%}"

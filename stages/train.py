@@ -1,6 +1,7 @@
 """train: fine-tune the encoder with a multi-label head using the Hugging Face Trainer.
 
-Evaluates on validation each epoch and keeps the best epoch by `train.select_epoch_by`. Checkpoints go to
+Evaluates on validation each epoch and keeps the best epoch by `train.select_epoch_by`, or, with
+`train.average_top_epochs: k`, the weight average of the k best epochs. Checkpoints go to
 checkpoints/ (persistent, not cached): rerunning an interrupted `dvc repro` resumes from the last
 one. Outputs: models/trained (weights, config with label maps, tokenizer), dvclive/ (curves).
 
@@ -26,10 +27,13 @@ from mlbert.stage import run_stage
 from mlbert.training import (
     best_epoch,
     build_training_arguments,
+    checkpoint_folders,
     compute_trainer_metrics,
+    load_averaged_checkpoints,
     multilabel_trainer_class,
     prepare_checkpoint_dir,
     run_fingerprint,
+    top_epochs,
 )
 
 DATA_DIR = Path("data/tokenized")
@@ -95,6 +99,16 @@ def train(params: Params) -> str | None:
         callbacks=[DVCLiveCallback(live=live)] if is_main else [],
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
+    metric, averaged = params.train.select_epoch_by, {}
+    if params.train.average_top_epochs > 1:
+        # Neighbouring good epochs sit in one basin; their mean generalises better than any one.
+        best = top_epochs(trainer.state, metric, params.train.average_top_epochs)
+        load_averaged_checkpoints(trainer.model, checkpoint_folders(best, CHECKPOINT_DIR))
+        scores = trainer.predict(data["validation"], metric_key_prefix="averaged").metrics
+        averaged = {
+            "averaged_epochs": ", ".join(f"{entry['epoch']:g}" for entry in best),
+            f"averaged_validation_{metric}": scores[f"averaged_{metric}"],
+        }
     if is_main:
         shutil.rmtree(STAGING_DIR, ignore_errors=True)
     trainer.save_model(str(STAGING_DIR))  # every process takes part; only the main one writes
@@ -105,7 +119,6 @@ def train(params: Params) -> str | None:
         save_label_aware_config(model, STAGING_DIR)
 
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-    metric = params.train.select_epoch_by
     epoch = best_epoch(trainer.state, metric)
     live.summary.update(
         {
@@ -115,13 +128,19 @@ def train(params: Params) -> str | None:
             "bf16": args.bf16,
             "num_processes": args.world_size,
             "effective_batch_size": effective_batch,
+            **averaged,
         }
     )
     live.make_summary()
     replace_dir(STAGING_DIR, OUTPUT_DIR)
     shutil.rmtree(CHECKPOINT_DIR)
+    average = (
+        f", average of epochs {averaged['averaged_epochs']}: {averaged[f'averaged_validation_{metric}']:.4f}"
+        if averaged
+        else ""
+    )
     return (
-        f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}, "
+        f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}{average}, "
         f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {OUTPUT_DIR}"
     )
 

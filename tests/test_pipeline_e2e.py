@@ -61,7 +61,7 @@ def test_metrics_cover_validation_and_test_with_sane_values(repo):
 def test_thresholds_are_tuned_on_validation_and_exported(repo):
     metrics = json.loads((repo / "metrics.json").read_text())
     rule = metrics["thresholds"]
-    assert rule["rule"] == "tuned" and rule["objective"] == "f1_micro"
+    assert rule["rule"] == "tuned" and rule["objective"] == "score"
     assert len(rule["per_label"]) == 11 and all(0.0 < t < 1.0 for t in rule["per_label"].values())
     exported = json.loads((repo / "models/export/thresholds.json").read_text())
     assert exported["per_label"] == rule["per_label"]
@@ -200,6 +200,9 @@ def test_training_killed_mid_epoch_resumes_from_its_last_checkpoint(repo):
     assert "train: resuming from checkpoints/checkpoint-" in resumed.stdout
     assert ran_stages(resumed.stdout) == ["train", "evaluate", "export"]
     assert not (repo / "checkpoints").exists()  # removed after success
+    summary = json.loads((repo / "dvclive/metrics.json").read_text())
+    # the epoch-1 checkpoint written before the kill is among the three averaged
+    assert sorted(summary["averaged_epochs"].split(", ")) == ["1", "2", "3"]
     after_resume = json.loads((repo / "metrics.json").read_text())
 
     dvc(repo, "repro", "--force", "--single-item", "train")

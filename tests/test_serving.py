@@ -13,7 +13,7 @@ import torch
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.modeling import resolve_model
 from mlbert.export import write_onnx_files
-from mlbert.onnx_export import INT8_FILE
+from mlbert.onnx_export import INT8_FILE, ONNX_FILE, ffn_output_nodes, quantize_onnx
 from mlbert.prediction import available_backends, load
 
 LABELS = ["anger", "joy", "very_sad"]
@@ -63,7 +63,7 @@ def exported(request, tmp_path_factory, tokenizer):
         config.id2label, config.label2id = dict(enumerate(LABELS)), {l: i for i, l in enumerate(LABELS)}
         model = BertForSequenceClassification(config)
     folder = write_folder(tmp_path_factory.mktemp(request.param) / "export", model.eval(), tokenizer, request.param == "label_aware")
-    write_onnx_files(folder, quantize=True)
+    write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
     return folder
 
 
@@ -136,6 +136,18 @@ def test_onnx_int8_stays_close_to_pytorch(exported):
     expected = load(exported, backend="torch").predict_proba(TEXTS)
     got = load(exported, backend="onnx-int8").predict_proba(TEXTS)
     assert np.abs(got - expected).max() < 0.05  # a random tiny model; the real one is checked in the stage
+
+
+def test_int8_keeps_the_first_ffn_output_projections_in_fp32(exported, tmp_path):
+    import onnx
+
+    fp32_graph = onnx.load(str(exported / ONNX_FILE))
+    projections = ffn_output_nodes(fp32_graph)
+    assert len(projections) == 2  # one per layer of the tiny model
+    kept = quantize_onnx(exported / ONNX_FILE, tmp_path / "int8.onnx", fp32_ffn_outputs=1)
+    assert projections[0] in kept and projections[1] not in kept
+    plain_matmuls = {node.name for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node if node.op_type == "MatMul"}
+    assert projections[0] in plain_matmuls and projections[1] not in plain_matmuls
 
 
 def test_predictions_apply_the_exported_thresholds(exported):

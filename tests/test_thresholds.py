@@ -61,3 +61,22 @@ def test_the_saved_rule_names_every_label():
     rule = Thresholds(0.4, np.array([0.4, 0.25]), "jaccard")
     assert rule.to_json(["a", "b"]) == {"default": 0.4, "objective": "jaccard", "per_label": {"a": 0.4, "b": 0.25}}
     assert Thresholds.fixed(0.5, 3).per_label.tolist() == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_objective_counts_as_sklearn_does(seed):
+    from sklearn.metrics import f1_score, jaccard_score
+
+    rng = np.random.default_rng(seed)
+    gold = (rng.random((60, 5)) < 0.2).astype(np.int8)
+    predicted = (rng.random((60, 5)) < 0.2).astype(np.int8)
+    gold[:, 4] = predicted[:, 4] = 0  # a label nobody has or predicts: undefined F1
+    gold[:3] = predicted[:3] = 0  # texts with no labels at all: Jaccard 1
+    expected = {
+        "jaccard": jaccard_score(gold, predicted, average="samples", zero_division=1.0),
+        "f1_micro": f1_score(gold, predicted, average="micro", zero_division=0.0),
+        "f1_macro": f1_score(gold, predicted, average="macro", zero_division=0.0),
+    }
+    for objective, value in expected.items():
+        assert objective_score(gold, predicted, objective) == pytest.approx(value, abs=1e-12)
+    assert objective_score(gold, predicted, "score") == pytest.approx(np.mean(list(expected.values())), abs=1e-12)

@@ -47,8 +47,9 @@ def labels_of(folder: Path) -> list[str]:
     return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
 
 
-def write_onnx_files(out_dir: Path, quantize: bool) -> None:
-    """model.onnx (and model.int8.onnx) from the torch model in `out_dir`."""
+def write_onnx_files(out_dir: Path, quantize: bool, fp32_ffn_outputs: int = 0) -> list[str]:
+    """model.onnx (and model.int8.onnx) from the torch model in `out_dir`; returns the nodes
+    the int8 graph keeps in fp32."""
     from transformers import AutoConfig, AutoTokenizer
 
     config = AutoConfig.from_pretrained(out_dir)
@@ -56,8 +57,9 @@ def write_onnx_files(out_dir: Path, quantize: bool) -> None:
     model = load_torch_model(out_dir, config, attn_implementation="eager")
     export_onnx(model, AutoTokenizer.from_pretrained(out_dir), out_dir / ONNX_FILE)
     optimize_onnx(out_dir / ONNX_FILE, config)
-    if quantize:
-        quantize_onnx(out_dir / ONNX_FILE, out_dir / INT8_FILE)
+    if not quantize:
+        return []
+    return quantize_onnx(out_dir / ONNX_FILE, out_dir / INT8_FILE, fp32_ffn_outputs=fp32_ffn_outputs)
 
 
 def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance: float) -> dict[str, Any]:
@@ -101,7 +103,12 @@ def _drop(before: float | None, after: float | None) -> float | None:
 
 
 def model_card(
-    labels: list[str], files: list[str], params: dict[str, Any], metrics: dict[str, Any], parity: dict[str, Any]
+    labels: list[str],
+    files: list[str],
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    parity: dict[str, Any],
+    int8_fp32_nodes: Sequence[str] = (),
 ) -> str:
     """A Hugging Face model card: files, how to use them, parity, the params and the scores."""
     label_aware = params["model"].get("head") == "label_aware"
@@ -178,6 +185,7 @@ and length) and returns `logits`.
 ## ONNX parity (test split, {parity.get("n_texts", 0)} texts, same batches as PyTorch)
 
 {_parity_table(parity)}
+{_fp32_note(int8_fp32_nodes)}
 
 ## Scores (thresholds {threshold})
 
@@ -200,6 +208,13 @@ Per label on test:
 {yaml.safe_dump(params, sort_keys=False).strip()}
 ```
 """
+
+
+def _fp32_note(nodes: Sequence[str]) -> str:
+    if not nodes:
+        return ""
+    names = ", ".join(f"`{name}`" for name in nodes)
+    return f"\n{INT8_FILE} keeps these nodes in fp32 (quantising them costs the most agreement): {names}\n"
 
 
 def _parity_table(parity: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
     model.onnx       torch.onnx.export (dynamic batch and sequence axes), then onnxruntime's
                      transformer optimizer: fused attention, LayerNorm, GELU and bias adds
     model.int8.onnx  model.onnx with MatMul/Gemm weights quantised per output channel to int8
-                     and activations quantised on the fly (onnxruntime quantize_dynamic)
+                     and activations quantised on the fly (onnxruntime quantize_dynamic); the
+                     classifier head and the first layers' FFN output projections stay fp32
 
 Both take the tokenizer's own inputs (input_ids, attention_mask and, for BERT, token_type_ids)
 and return `logits` (batch, labels); the label-aware head adds its label segment inside the graph.
@@ -21,6 +22,10 @@ OPSET = 17
 # Quantising these ops is where int8 pays; the final classifier (a Gemm/MatMul too) is excluded
 # by name below, since its errors land directly on the logits.
 QUANTIZED_OPS = ("MatMul", "Gemm", "Attention")
+# An FFN output projection reads GELU activations: skewed, with rare large outliers, which one
+# per-batch uint8 scale rounds coarsely. In the first layer that error then runs through every
+# later one, so keeping the first layers' projections fp32 buys the most agreement per FLOP.
+GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")
 
 
 class ParityError(RuntimeError):
@@ -72,13 +77,17 @@ def optimize_onnx(path: Path, config: Any) -> None:
     optimized.save_model_to_file(str(path))
 
 
-def quantize_onnx(source: Path, target: Path, per_channel: bool = True, exclude_head: bool = True) -> None:
+def quantize_onnx(
+    source: Path, target: Path, per_channel: bool = True, exclude_head: bool = True, fp32_ffn_outputs: int = 0
+) -> list[str]:
     """Dynamic int8 quantisation of `source` into `target`: int8 weights, activations quantised
-    per batch at run time; no calibration data needed."""
+    per batch at run time; no calibration data needed. The head and the FFN output projections
+    of the first `fp32_ffn_outputs` layers stay fp32; returns the names of the nodes kept fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    excluded = _head_nodes(onnx.load(str(source))) if exclude_head else []
+    graph = onnx.load(str(source))
+    excluded = (_head_nodes(graph) if exclude_head else []) + ffn_output_nodes(graph)[:fp32_ffn_outputs]
     with tempfile.TemporaryDirectory() as scratch:  # quantize_dynamic writes helper files beside its input
         staged = Path(scratch) / source.name
         staged.write_bytes(source.read_bytes())
@@ -92,6 +101,18 @@ def quantize_onnx(source: Path, target: Path, per_channel: bool = True, exclude_
             # Fused ops (com.microsoft domain) defeat ONNX shape inference; their outputs are fp32.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+    return excluded
+
+
+def ffn_output_nodes(model: Any) -> list[str]:
+    """The MatMul nodes that read a GELU's output (each layer's FFN output projection), in graph
+    order, which for an exported encoder is layer order."""
+    gelu_outputs = {output for node in model.graph.node if node.op_type in GELU_OPS for output in node.output}
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type in ("MatMul", "Gemm") and any(name in gelu_outputs for name in node.input)
+    ]
 
 
 def _head_nodes(model: Any) -> list[str]:

@@ -24,7 +24,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 SOURCES = ("auto", "semeval", "hub", "files")
 HEADS = ("cls", "label_aware")
-THRESHOLD_OBJECTIVES = ("jaccard", "f1_micro", "f1_macro")
+THRESHOLD_OBJECTIVES = ("jaccard", "f1_micro", "f1_macro", "score")
 # Validation scores (at the 0.5 threshold) that can pick the epoch kept; "score" is the mean of
 # the other three, the headline numbers.
 EPOCH_SELECTION_METRICS = ("score", "jaccard", "f1_micro", "f1_macro")
@@ -167,6 +167,9 @@ class TrainParams:
     label_correlation_weight: float = field(default=0.0, metadata={"min": 0.0, "max": 1.0})
     # The validation metric (at threshold 0.5) whose best epoch is kept as the trained model.
     select_epoch_by: str = field(default="score", metadata=_choices(*EPOCH_SELECTION_METRICS))
+    # The trained model is the weight average of this many best epochs by `select_epoch_by`
+    # (1: the best epoch alone).
+    average_top_epochs: int = field(default=1, metadata=_at_least(1))
     training_args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -198,6 +201,8 @@ class ExportParams:
 
     onnx: bool = True  # model.onnx: fp32 graph with fused transformer ops
     int8: bool = True  # model.int8.onnx: dynamically quantised (needs onnx: true)
+    # The FFN output projections of this many leading layers stay fp32 in the int8 graph.
+    int8_fp32_ffn_outputs: int = field(default=1, metadata=_at_least(0))
     # Largest allowed |p_onnx - p_torch| on the test split; a bigger one fails the stage.
     parity_tolerance: float = field(default=1e-4, metadata={"min": 0.0, "inclusive": False})
 
@@ -300,6 +305,13 @@ def _train_params(section: dict[str, Any]) -> TrainParams:
             minimum, inclusive = TRAINING_ARG_BOUNDS[name]
             _check_metadata(key, value, {"min": minimum, "inclusive": inclusive})
         training_args[name] = value
+    limit = training_args.get("save_total_limit")
+    if own.average_top_epochs > 1 and limit is not None:
+        raise ParamsError(
+            f"train.save_total_limit ({limit}) would delete epochs that train.average_top_epochs "
+            f"({own.average_top_epochs}) averages; remove it: the pipeline keeps every epoch's checkpoint "
+            "until training ends, then removes the folder"
+        )
     return dataclasses.replace(own, training_args=training_args)
 
 

@@ -36,6 +36,8 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any
 
     bf16 = bf16_supported() if params.bf16 == "auto" else params.bf16
     args = dict(params.training_args)
+    if params.average_top_epochs > 1:
+        args["save_total_limit"] = None  # every epoch may be among the best few; removed after training
     if bf16 and not torch.cuda.is_available():
         args.setdefault("use_cpu", True)  # transformers refuses bf16 without a GPU unless told
     # Token-count loss averaging is for language modelling; for a classification loss it only
@@ -151,6 +153,46 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> str | None:
             return str(path)
         shutil.rmtree(path)
     return None
+
+
+def top_epochs(state: Any, metric: str, count: int) -> list[dict[str, Any]]:
+    """The evaluation log entries of the `count` best epochs by validation `metric`, best first
+    (an earlier epoch wins a tie)."""
+    evaluations = [entry for entry in state.log_history if f"eval_{metric}" in entry]
+    return sorted(evaluations, key=lambda entry: (-entry[f"eval_{metric}"], entry["step"]))[:count]
+
+
+def checkpoint_folders(entries: list[dict[str, Any]], checkpoint_dir: Path) -> list[Path]:
+    """The checkpoint the Trainer saved at each entry's step; all must still be there."""
+    folders = [Path(checkpoint_dir) / f"checkpoint-{entry['step']}" for entry in entries]
+    missing = [str(folder) for folder in folders if not folder.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"checkpoints to average are gone: {', '.join(missing)}")
+    return folders
+
+
+def average_weights(state_dicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The element-wise mean of several state dicts of one architecture (float tensors, averaged
+    in float32 and cast back); integer buffers such as position ids come from the first."""
+    first = state_dicts[0]
+    averaged = {}
+    for name, tensor in first.items():
+        if tensor.is_floating_point():
+            total = sum(state[name].float() for state in state_dicts)
+            averaged[name] = (total / len(state_dicts)).to(tensor.dtype)
+        else:
+            averaged[name] = tensor
+    return averaged
+
+
+def load_averaged_checkpoints(model: Any, folders: list[Path]) -> None:
+    """Put the average of the weights saved in `folders` (model.safetensors) into `model`."""
+    from safetensors.torch import load_file
+
+    averaged = average_weights([load_file(str(folder / "model.safetensors")) for folder in folders])
+    result = model.load_state_dict(averaged, strict=False)
+    if result.unexpected_keys:
+        raise RuntimeError(f"checkpoint weights do not fit the model: {result.unexpected_keys[:5]}")
 
 
 def best_epoch(state: Any, metric: str) -> float | None:
