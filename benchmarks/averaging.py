@@ -24,9 +24,7 @@ from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics
 from mlbert.prediction import load_torch_model, predict_probabilities, torch_forward
-from mlbert.training import average_weights
-
-HEADLINE = ("jaccard", "f1_micro", "f1_macro")
+from mlbert.training import HEADLINE_METRICS, average_weights
 
 
 def candidates(steps: list[int], validation_score: dict[int, float]) -> dict[str, list[int]]:
@@ -69,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         model.load_state_dict(average_weights([weights[step] for step in chosen]), strict=False)
         probabilities = predict_probabilities(torch_forward(model.eval()), tokenizer, texts, len(labels), batch_size=64)
         scores = multilabel_metrics(gold, probabilities, 0.5, labels)
-        values = [scores[key] or 0.0 for key in HEADLINE]
+        values = [scores[key] or 0.0 for key in HEADLINE_METRICS]
         epochs = ", ".join(str(steps.index(step) + 1) for step in chosen)
         print(f"| {name} | {epochs} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {np.mean(values):.4f} |", flush=True)
     return 0
