@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mlbert.data import read_splits
+from mlbert.onnx_export import onnx_session
 from mlbert.prediction import predict_probabilities
 
 
@@ -27,17 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
 
-    import onnxruntime as ort
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(args.graph.parent)
     texts = read_splits(args.data).test["text"].tolist()[: args.texts]
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_profiling = True
-    if args.threads:
-        options.intra_op_num_threads = args.threads
-    session = ort.InferenceSession(str(args.graph), options, providers=["CPUExecutionProvider"])
+    session = onnx_session(args.graph, args.threads, profile=True)  # as `predict` loads it
     names = [item.name for item in session.get_inputs()]
     outputs = session.get_outputs()
 

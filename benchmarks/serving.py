@@ -8,7 +8,8 @@ and ONNX int8, side by side in one process on the same texts and the same batche
 Throughput is texts/s at batch 32 over the whole test split (batches of similar length, as
 `predict` makes them); latency is p50/p95 over single texts. Agreement is the share of the
 (text, label) decisions, with the exported thresholds, that match PyTorch fp32. `--levers` also
-measures file-order batches, the un-fused ONNX graph and other quantisation settings.
+measures file-order batches, the un-fused ONNX graph, onnxruntime's own SkipLayerNorm fusion
+and other quantisation settings.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from mlbert.prediction import (
     load,
     onnx_forward,
     predict_probabilities,
+    session_forward,
     torch_forward,
 )
 
@@ -76,6 +78,13 @@ def bf16_forward(model) -> Callable:
     return forward
 
 
+def plain_onnx_forward(path: Path) -> Callable:
+    """An onnxruntime session with every default fusion, as `InferenceSession(path)` gives."""
+    import onnxruntime as ort
+
+    return session_forward(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/export"))
@@ -106,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.levers:
         export_onnx(reference.model, tokenizer, scratch / "unfused.onnx")
         backends["ONNX fp32, not fused"] = onnx_forward(scratch / "unfused.onnx")
+        backends["ONNX int8, session fuses SkipLayerNorm back"] = plain_onnx_forward(args.model / INT8_FILE)
         for name, kwargs in {
             "ONNX int8, every FFN output quantised": {"fp32_ffn_outputs": 0},
             "ONNX int8, 2 FFN outputs fp32": {"fp32_ffn_outputs": 2},

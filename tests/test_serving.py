@@ -13,7 +13,7 @@ import torch
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.modeling import resolve_model
 from mlbert.export import write_onnx_files
-from mlbert.onnx_export import INT8_FILE, ONNX_FILE, ffn_output_nodes, quantize_onnx
+from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
 from mlbert.prediction import available_backends, load
 
 LABELS = ["anger", "joy", "very_sad"]
@@ -148,6 +148,25 @@ def test_int8_keeps_the_first_ffn_output_projections_in_fp32(exported, tmp_path)
     assert projections[0] in kept and projections[1] not in kept
     plain_matmuls = {node.name for node in onnx.load(str(tmp_path / "int8.onnx")).graph.node if node.op_type == "MatMul"}
     assert projections[0] in plain_matmuls and projections[1] not in plain_matmuls
+
+
+@pytest.mark.parametrize("graph", [ONNX_FILE, INT8_FILE])
+def test_residual_layernorm_and_gelu_stay_standard_ops_through_session_load(exported, graph, tmp_path):
+    """The CPU kernels of SkipLayerNormalization and BiasGelu are slower than the ops they fuse, so
+    the export splits them and sessions are told not to fuse them back."""
+    import onnx
+    import onnxruntime as ort
+
+    def op_types(model):
+        return {node.op_type for node in model.graph.node}
+
+    assert not op_types(onnx.load(str(exported / graph))) & {"SkipLayerNormalization", "BiasGelu"}
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "as_loaded.onnx")
+    ort.InferenceSession(str(exported / graph), options, disabled_optimizers=list(UNFUSED_AT_LOAD))
+    as_loaded = op_types(onnx.load(str(tmp_path / "as_loaded.onnx")))
+    assert {"LayerNormalization", "Gelu"} <= as_loaded
+    assert not as_loaded & {"SkipLayerNormalization", "BiasGelu", "SkipSimplifiedLayerNormalization"}
 
 
 def test_predictions_apply_the_exported_thresholds(exported):

@@ -164,7 +164,11 @@ def torch_forward(model: Any, threads: int | None = None) -> Forward:
 def onnx_forward(path: Path, threads: int | None = None) -> Forward:
     from .onnx_export import onnx_session
 
-    session = onnx_session(path, threads)
+    return session_forward(onnx_session(path, threads))
+
+
+def session_forward(session: Any) -> Forward:
+    """Logits from an onnxruntime session, fed the batch entries the graph takes."""
     wanted = [item.name for item in session.get_inputs()]
 
     def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
