@@ -18,7 +18,7 @@ from .prediction import THRESHOLDS_FILE, load, load_torch_model
 
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
-HEADLINE_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")
+CARD_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")  # the model card's score columns
 PARITY_BATCH_SIZE = 32
 
 FILE_ROLES = {
@@ -121,7 +121,7 @@ def model_card(
     file_rows = "\n".join(f"| `{name}` | {FILE_ROLES.get(name, '')} |" for name in files)
     rows = "\n".join(
         f"| {split} | {metrics[split]['n_examples']} | "
-        + " | ".join(_fmt(metrics[split][key]) for key in HEADLINE_METRICS)
+        + " | ".join(_fmt(metrics[split][key]) for key in CARD_METRICS)
         + " |"
         for split in ("validation", "test")
     )
@@ -191,8 +191,8 @@ same and serving is about 20% slower.
 
 ## Scores (thresholds {threshold})
 
-| split | n | {" | ".join(HEADLINE_METRICS)} |
-|---|---|{"---|" * len(HEADLINE_METRICS)}
+| split | n | {" | ".join(CARD_METRICS)} |
+|---|---|{"---|" * len(CARD_METRICS)}
 {rows}
 
 At the plain 0.5 rule on test: micro-F1 {_fmt(metrics["test"]["at_0_5"]["f1_micro"])}, macro-F1
