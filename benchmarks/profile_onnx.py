@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mlbert.data import read_splits
 from mlbert.onnx_export import onnx_session
-from mlbert.prediction import predict_probabilities
+from mlbert.prediction import predict_probabilities, session_forward
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,13 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     tokenizer = AutoTokenizer.from_pretrained(args.graph.parent)
     texts = read_splits(args.data).test["text"].tolist()[: args.texts]
     session = onnx_session(args.graph, args.threads, profile=True)  # as `predict` loads it
-    names = [item.name for item in session.get_inputs()]
-    outputs = session.get_outputs()
-
-    def forward(batch):
-        return session.run([outputs[0].name], {name: batch[name] for name in names})[0]
-
-    predict_probabilities(forward, tokenizer, texts, outputs[0].shape[-1], batch_size=32)
+    num_labels = session.get_outputs()[0].shape[-1]
+    predict_probabilities(session_forward(session), tokenizer, texts, num_labels, batch_size=32)
     trace = Path(session.end_profiling())
     per_op: collections.Counter = collections.Counter()
     for event in json.loads(trace.read_text()):
