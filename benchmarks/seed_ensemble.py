@@ -4,9 +4,8 @@
 
 Each folder is an exported (or trained) model folder from a full run with the same data and
 labels. Every model scores validation and test; the ensemble is the mean of their
-probabilities. Each row's decision rule is fitted on validation only, with this repo's
-`evaluate` params (objective, per_label, shrinkage), exactly as the evaluate stage fits it; test
-is only scored. Prints validation and test Jaccard / micro-F1 / macro-F1 for every model alone
+probabilities. Each row's decision rule comes from this repo's `evaluate` params through the
+evaluate stage's own `decision_rule` (fitted on validation only when tuned); test is only scored. Prints validation and test Jaccard / micro-F1 / macro-F1 for every model alone
 and for the ensemble.
 """
 
@@ -23,7 +22,7 @@ from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics
 from mlbert.params import load_params
 from mlbert.prediction import load
-from mlbert.thresholds import fit_thresholds
+from mlbert.thresholds import decision_rule
 
 SHOWN = ("jaccard", "f1_micro", "f1_macro")
 
@@ -52,11 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         name: np.mean([run[name] for run in probabilities.values()], axis=0) for name in gold
     }
 
-    print(f"rule fitted on validation: objective {params.objective}, per_label {params.per_label}\n")
+    print(f"rule from the evaluate params: threshold {params.threshold}, objective {params.objective}, per_label {params.per_label}\n")
     print("| model | threshold | val Jaccard | val micro-F1 | val macro-F1 | test Jaccard | test micro-F1 | test macro-F1 |")
     print("|---|---|---|---|---|---|---|---|")
     for model, scored in probabilities.items():
-        rule = fit_thresholds(gold["validation"], scored["validation"], params.objective, params.per_label, params.shrinkage)
+        rule = decision_rule(params, gold["validation"], scored["validation"])
         cells = []
         for name in ("validation", "test"):
             scores = multilabel_metrics(gold[name], scored[name], rule.per_label, splits.labels)

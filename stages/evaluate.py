@@ -13,10 +13,10 @@ from mlbert.data import DataError, read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics, precision_recall_points
 from mlbert.outputs import atomic_dir, atomic_file, write_json
-from mlbert.params import EvaluateParams, load_params
+from mlbert.params import load_params
 from mlbert.prediction import load_classifier
 from mlbert.stage import run_stage
-from mlbert.thresholds import Thresholds, fit_thresholds
+from mlbert.thresholds import decision_rule
 
 DATA_DIR = Path("data/prepared")
 MODEL_DIR = Path("models/trained")
@@ -25,13 +25,6 @@ METRICS_FILE = "metrics.json"
 PR_DIR = "plots/precision_recall"
 PER_LABEL_FILE = "plots/per_label_f1.json"
 AT_HALF_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy")  # reported again under the plain 0.5 rule
-
-
-def decision_rule(params: EvaluateParams, gold, probabilities) -> Thresholds:
-    """The thresholds in force: fitted on validation (`threshold: tuned`) or one fixed value."""
-    if params.threshold == "tuned":
-        return fit_thresholds(gold, probabilities, params.objective, params.per_label, params.shrinkage)
-    return Thresholds.fixed(params.threshold, gold.shape[1])
 
 
 def main() -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,14 @@ def objective_score(y_true: np.ndarray, y_pred: np.ndarray, objective: str) -> f
 def _f1(true_pos: int, errors: int) -> float:
     denominator = 2 * true_pos + errors
     return float(2 * true_pos / denominator) if denominator else 0.0
+
+
+def decision_rule(params: Any, gold: np.ndarray, probabilities: np.ndarray) -> Thresholds:
+    """The rule the `evaluate` params put in force (`params`: EvaluateParams): fitted on these
+    (validation) probabilities with `threshold: tuned`, else the one fixed threshold."""
+    if params.threshold == "tuned":
+        return fit_thresholds(gold, probabilities, params.objective, params.per_label, params.shrinkage)
+    return Thresholds.fixed(params.threshold, np.asarray(gold).shape[1])
 
 
 def fit_thresholds(
