@@ -1,7 +1,7 @@
-"""Which epochs to average: each epoch alone, the k best by validation score, and the last k.
+"""Which epochs to average: each epoch alone, the k best by validation headline_mean, and the last k.
 
 Scores every candidate on validation at the 0.5 threshold (Jaccard, micro-F1, macro-F1 and their
-mean, the `score` that `train.select_epoch_by` uses); this is what chose
+mean, `headline_mean`, the default of `train.select_epoch_by`); this is what chose
 `train.average_top_epochs`. Test is not scored: nothing here may be chosen on it.
 
 It reads the checkpoints of one training run. The train stage removes its `checkpoints/` folder
@@ -14,62 +14,58 @@ a scratch clone:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
+from mlbert.checkpoints import load_averaged_checkpoints, top_epochs
 from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
-from mlbert.metrics import multilabel_metrics
-from mlbert.prediction import load_torch_model, predict_probabilities, torch_forward
-from mlbert.training import HEADLINE_METRICS, average_weights
+from mlbert.metrics import format_score, headline_mean, multilabel_metrics
+from mlbert.params import HEADLINE_MEAN, HEADLINE_METRICS
+from mlbert.paths import CHECKPOINT_DIR, PREPARED_DIR, TRAINED_DIR
+from mlbert.prediction import load
 
 
-def candidates(steps: list[int], validation_score: dict[int, float]) -> dict[str, list[int]]:
-    """Each epoch alone, the 2 to 5 best by validation score, and the last 3 to 6."""
-    ranked = sorted(steps, key=lambda step: (-validation_score[step], step))
+def candidates(state: Any, steps: list[int]) -> dict[str, list[int]]:
+    """Each epoch alone, the 2 to 5 best by validation headline_mean, and the last 3 to 6 (as
+    many as there are epochs)."""
     found = {f"epoch {i + 1}": [step] for i, step in enumerate(steps)}
-    found.update({f"best {k}": sorted(ranked[:k]) for k in range(2, 6)})
-    found.update({f"last {k}": steps[-k:] for k in range(3, 7)})
+    for k in range(2, min(5, len(steps)) + 1):
+        found[f"best {k}"] = sorted(entry["step"] for entry in top_epochs(state, HEADLINE_MEAN, k))
+    for k in range(3, min(6, len(steps)) + 1):
+        found[f"last {k}"] = steps[-k:]
     return found
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
-    parser.add_argument("--model", type=Path, default=Path("models/trained"), help="config and tokenizer")
-    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINT_DIR)
+    parser.add_argument("--model", type=Path, default=TRAINED_DIR, help="config and tokenizer")
+    parser.add_argument("--data", type=Path, default=PREPARED_DIR)
     args = parser.parse_args(argv)
 
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import TrainerState
 
-    folders = sorted(args.checkpoints.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    folders = {int(path.name.split("-")[1]): path for path in args.checkpoints.glob("checkpoint-*")}
     if not folders:
         sys.exit(f"--checkpoints {args.checkpoints}: no checkpoint-* folders")
-    history = json.loads((folders[-1] / "trainer_state.json").read_text())["log_history"]
-    validation_score = {entry["step"]: entry["eval_score"] for entry in history if "eval_score" in entry}
-    weights = {int(folder.name.split("-")[1]): load_file(str(folder / "model.safetensors")) for folder in folders}
-    steps = sorted(weights)
+    steps = sorted(folders)
+    state = TrainerState.load_from_json(str(folders[steps[-1]] / "trainer_state.json"))
 
-    config = AutoConfig.from_pretrained(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    labels = [config.id2label[i] for i in range(config.num_labels)]
-    model = load_torch_model(args.model, config)
+    classifier = load(args.model, backend="torch")
     validation = read_splits(args.data).validation
-    texts, gold = validation["text"].tolist(), labels_to_multi_hot(validation["labels"], labels)
+    texts, gold = validation["text"].tolist(), labels_to_multi_hot(validation["labels"], classifier.labels)
 
     print("| candidate | epochs | Jaccard | micro-F1 | macro-F1 | mean |")
     print("|---|---|---|---|---|---|")
-    for name, chosen in candidates(steps, validation_score).items():
-        model.load_state_dict(average_weights([weights[step] for step in chosen]), strict=False)
-        probabilities = predict_probabilities(torch_forward(model.eval()), tokenizer, texts, len(labels), batch_size=64)
-        scores = multilabel_metrics(gold, probabilities, 0.5, labels)
-        values = [scores[key] or 0.0 for key in HEADLINE_METRICS]
+    for name, chosen in candidates(state, steps).items():
+        load_averaged_checkpoints(classifier.model, [folders[step] for step in chosen])
+        probabilities = classifier.predict_proba(texts, batch_size=64)
+        scores = multilabel_metrics(gold, probabilities, 0.5, classifier.labels)
         epochs = ", ".join(str(steps.index(step) + 1) for step in chosen)
-        print(f"| {name} | {epochs} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {np.mean(values):.4f} |", flush=True)
+        cells = [format_score(scores[key]) for key in HEADLINE_METRICS] + [format_score(headline_mean(scores))]
+        print(f"| {name} | {epochs} | " + " | ".join(cells) + " |", flush=True)
     return 0
 
 

@@ -17,9 +17,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from mlbert.data import SEMEVAL_FILES
+from mlbert.metrics import format_score
 from mlbert.params import load_params
+from mlbert.paths import METRICS_PATH
 
 STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
 # Published test scores on SemEval-2018 E-c (Jaccard, micro-F1, macro-F1), quoted, not rerun here.
@@ -41,11 +44,43 @@ def link_official_files(data_dir: Path, target: Path) -> None:
             link.symlink_to(source)
 
 
-def main() -> None:
+def report(timings: dict[str, float], metrics: dict[str, Any]) -> str:
+    """The stage timings and the scores in `metrics` (as the evaluate stage writes them), as tables."""
+    test, rule = metrics["test"], metrics["thresholds"]
+    lines = ["| stage | wall time |", "|---|---|"]
+    lines += [f"| {stage} | {seconds / 60:.1f} min ({seconds:.0f} s) |" for stage, seconds in timings.items()]
+    lines.append(f"| **total** | **{sum(timings.values()) / 60:.1f} min** |")
+    lines.append(f"\nThresholds: {rule['rule']} ({rule['objective']}), global {rule['default']}")
+    lines += ["\n| split, rule | Jaccard | micro-F1 | macro-F1 | exact match |", "|---|---|---|---|---|"]
+    for split in ("validation", "test"):
+        for name, scores in ((rule["rule"], metrics[split]), ("0.5", metrics[split]["at_0_5"])):
+            cells = (format_score(scores[key]) for key in ("jaccard", "f1_micro", "f1_macro", "accuracy"))
+            lines.append(f"| {split}, {name} | " + " | ".join(cells) + " |")
+    lines.append(
+        f"\nROC-AUC on test: micro {format_score(test['roc_auc_micro'])}, macro {format_score(test['roc_auc_macro'])}"
+    )
+    lines += [f"\n| test ({test['n_examples']} texts) | Jaccard | micro-F1 | macro-F1 |", "|---|---|---|---|"]
+    ours = (test["jaccard"], test["f1_micro"] or 0.0, test["f1_macro"] or 0.0)
+    lines.append("| **this pipeline** | " + " | ".join(f"**{value:.3f}**" for value in ours) + " |")
+    lines += [f"| {name} | {jaccard:.3f} | {micro:.3f} | {macro:.3f} |" for name, (jaccard, micro, macro) in ANCHORS.items()]
+    met = ["met" if value >= goal else "missed" for value, goal in zip(ours, TARGET)]
+    lines.append(
+        f"\nTarget Jaccard >= {TARGET[0]}, micro-F1 >= {TARGET[1]}, macro-F1 >= {TARGET[2]}: " + ", ".join(met)
+    )
+    lines += ["\n| label | test F1 | precision | recall | threshold | support |", "|---|---|---|---|---|---|"]
+    for label, scores in test["per_label"].items():
+        lines.append(
+            f"| {label} | {format_score(scores['f1'])} | {format_score(scores['precision'])} | "
+            f"{format_score(scores['recall'])} | {rule['per_label'][label]:.2f} | {scores['support']} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, help="folder with the official SemEval-2018 E-c files")
     parser.add_argument("--force", action="store_true", help="rerun stages even if DVC has them cached")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     if args.data_dir is not None:
         link_official_files(args.data_dir, Path(load_params().prepare.dir))
@@ -55,42 +90,9 @@ def main() -> None:
         started = time.perf_counter()
         subprocess.run(command, check=True)
         timings[stage] = time.perf_counter() - started
-
-    metrics = json.loads(Path("metrics.json").read_text())
-    test = metrics["test"]
-    print("\n| stage | wall time |\n|---|---|")
-    for stage, seconds in timings.items():
-        print(f"| {stage} | {seconds / 60:.1f} min ({seconds:.0f} s) |")
-    print(f"| **total** | **{sum(timings.values()) / 60:.1f} min** |")
-    rule = metrics["thresholds"]
-    print(f"\nThresholds: {rule['rule']} ({rule['objective']}), global {rule['default']}")
-    print("\n| split, rule | Jaccard | micro-F1 | macro-F1 | exact match |")
-    print("|---|---|---|---|---|")
-    for split in ("validation", "test"):
-        for name, scores in ((rule["rule"], metrics[split]), ("0.5", metrics[split]["at_0_5"])):
-            print(
-                f"| {split}, {name} | {scores['jaccard']:.3f} | {scores['f1_micro']:.3f} | "
-                f"{scores['f1_macro']:.3f} | {scores['accuracy']:.3f} |"
-            )
-    print(f"\nROC-AUC on test: micro {test['roc_auc_micro']:.3f}, macro {test['roc_auc_macro']:.3f}")
-    print("\n| test (3259 tweets) | Jaccard | micro-F1 | macro-F1 |\n|---|---|---|---|")
-    print(f"| **this pipeline** | **{test['jaccard']:.3f}** | **{test['f1_micro']:.3f}** | **{test['f1_macro']:.3f}** |")
-    for name, (jaccard, micro, macro) in ANCHORS.items():
-        print(f"| {name} | {jaccard:.3f} | {micro:.3f} | {macro:.3f} |")
-    met = [ours >= goal for ours, goal in zip((test["jaccard"], test["f1_micro"], test["f1_macro"]), TARGET)]
-    print(f"\nTarget Jaccard >= {TARGET[0]}, micro-F1 >= {TARGET[1]}, macro-F1 >= {TARGET[2]}: "
-          + ", ".join("met" if ok else "missed" for ok in met))
-    print("\n| label | test F1 | precision | recall | threshold | support |\n|---|---|---|---|---|---|")
-    for label, scores in test["per_label"].items():
-        print(
-            f"| {label} | {_fmt(scores['f1'])} | {_fmt(scores['precision'])} | {_fmt(scores['recall'])} | "
-            f"{rule['per_label'][label]:.2f} | {scores['support']} |"
-        )
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+    print("\n" + report(timings, json.loads(METRICS_PATH.read_text())))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from mlbert.data import read_splits
 from mlbert.onnx_export import onnx_session
+from mlbert.paths import PREPARED_DIR
 from mlbert.prediction import predict_probabilities, session_forward
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("graph", type=Path)
-    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--data", type=Path, default=PREPARED_DIR)
     parser.add_argument("--texts", type=int, default=640)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)

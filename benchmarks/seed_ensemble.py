@@ -19,18 +19,17 @@ import numpy as np
 
 from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
-from mlbert.metrics import multilabel_metrics
-from mlbert.params import load_params
+from mlbert.metrics import format_score, multilabel_metrics
+from mlbert.params import HEADLINE_METRICS, load_params
+from mlbert.paths import PREPARED_DIR
 from mlbert.prediction import load
 from mlbert.thresholds import decision_rule
-
-SHOWN = ("jaccard", "f1_micro", "f1_macro")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("models", type=Path, nargs="+", help="model folders, two or more")
-    parser.add_argument("--data", type=Path, default=Path("data/prepared"))
+    parser.add_argument("--data", type=Path, default=PREPARED_DIR)
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error("an ensemble needs at least two model folders")
@@ -59,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for name in ("validation", "test"):
             scores = multilabel_metrics(gold[name], scored[name], rule.per_label, splits.labels)
-            cells += [f"{scores[key]:.4f}" for key in SHOWN]
-        print(f"| {model} | {rule.global_:.2f} | {' | '.join(cells)} |", flush=True)
+            cells += [format_score(scores[key]) for key in HEADLINE_METRICS]
+        print(f"| {model} | {rule.default:.2f} | {' | '.join(cells)} |", flush=True)
     return 0
 
 

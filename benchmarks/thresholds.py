@@ -22,44 +22,41 @@ import numpy as np
 from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import multilabel_metrics
+from mlbert.params import HEADLINE_METRICS, EvaluateParams
+from mlbert.paths import PREPARED_DIR, TRAINED_DIR
 from mlbert.prediction import load_classifier
-from mlbert.thresholds import OBJECTIVES, Thresholds, fit_thresholds
+from mlbert.thresholds import OBJECTIVES, decision_rule
 
 SHRINKAGES = (0.0, 5.0, 20.0, 50.0)
-SCORES = ("jaccard", "f1_micro", "f1_macro")
 
 
-def rules() -> list[tuple[str, dict | None]]:
-    """(name, fit_thresholds kwargs); None is the fixed 0.5 rule."""
-    found: list[tuple[str, dict | None]] = [("fixed 0.5", None)]
+def rules() -> list[tuple[str, EvaluateParams]]:
+    """(name, the `evaluate` params that put the rule in force)."""
+    found = [("fixed 0.5", EvaluateParams(threshold=0.5))]
     for objective in OBJECTIVES:
-        found.append((f"{objective}, global", {"objective": objective, "per_label": False}))
+        found.append((f"{objective}, global", EvaluateParams(objective=objective, per_label=False)))
         for shrinkage in SHRINKAGES:
             found.append(
                 (f"{objective}, per label, shrinkage {shrinkage:g}",
-                 {"objective": objective, "per_label": True, "shrinkage": shrinkage})
+                 EvaluateParams(objective=objective, per_label=True, shrinkage=shrinkage))
             )  # fmt: skip
     return found
 
 
-def fit(gold: np.ndarray, probabilities: np.ndarray, kwargs: dict | None) -> Thresholds:
-    return Thresholds.fixed(0.5, gold.shape[1]) if kwargs is None else fit_thresholds(gold, probabilities, **kwargs)
-
-
 def headline(gold: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray, labels: list[str]) -> list[float]:
     scores = multilabel_metrics(gold, probabilities, thresholds, labels)
-    return [scores[name] or 0.0 for name in SCORES]
+    return [scores[name] or 0.0 for name in HEADLINE_METRICS]
 
 
-def cross_validated(gold, probabilities, kwargs, labels, folds: int, repeats: int) -> list[float]:
+def cross_validated(gold, probabilities, params: EvaluateParams, labels, folds: int, repeats: int) -> list[float]:
     """Scores of held-out predictions, each fold thresholded by a rule fitted on the other folds."""
-    totals = np.zeros(len(SCORES))
+    totals = np.zeros(len(HEADLINE_METRICS))
     for repeat in range(repeats):
         order = np.random.default_rng(repeat).permutation(len(gold))
         predicted_thresholds = np.zeros_like(probabilities)
         for part in np.array_split(order, folds):
             rest = np.setdiff1d(order, part)
-            predicted_thresholds[part] = fit(gold[rest], probabilities[rest], kwargs).per_label
+            predicted_thresholds[part] = decision_rule(params, gold[rest], probabilities[rest]).per_label
         # Thresholding row by row with that row's fold rule gives the held-out predictions.
         totals += headline(gold, probabilities, predicted_thresholds, labels)
     return list(totals / repeats)
@@ -67,13 +64,13 @@ def cross_validated(gold, probabilities, kwargs, labels, folds: int, repeats: in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="models/trained")
-    parser.add_argument("--data", default="data/prepared")
+    parser.add_argument("--model", type=Path, default=TRAINED_DIR)
+    parser.add_argument("--data", type=Path, default=PREPARED_DIR)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    splits = read_splits(Path(args.data))
+    splits = read_splits(args.data)
     classifier = load_classifier(args.model)
     split_data = {}
     for name in ("validation", "test"):
@@ -84,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     header = "| rule | CV Jaccard | CV micro-F1 | CV macro-F1 | test Jaccard | test micro-F1 | test macro-F1 |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
-    for name, kwargs in rules():
-        cv = cross_validated(*split_data["validation"], kwargs, splits.labels, args.folds, args.repeats)
-        rule = fit(*split_data["validation"], kwargs)
+    for name, params in rules():
+        cv = cross_validated(*split_data["validation"], params, splits.labels, args.folds, args.repeats)
+        rule = decision_rule(params, *split_data["validation"])
         test = headline(*split_data["test"], rule.per_label, splits.labels)
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in itertools.chain(cv, test)) + " |", flush=True)
     return 0

@@ -5,12 +5,11 @@ Outputs: data/prepared/{train,validation,test}.parquet (id, text, labels) and la
 
 import sys
 
-from mlbert.data import load_splits, shared_texts, write_splits
+from mlbert.data import label_warnings, load_splits, shared_texts, write_splits
 from mlbert.outputs import atomic_dir
 from mlbert.params import load_params
+from mlbert.paths import PREPARED_DIR
 from mlbert.stage import run_stage
-
-OUTPUT_DIR = "data/prepared"
 
 
 def main() -> str:
@@ -19,10 +18,12 @@ def main() -> str:
     for split, count in shared_texts(splits).items():
         if count:
             print(f"prepare: warning: {count} {split} text(s) also occur in train", file=sys.stderr)
-    with atomic_dir(OUTPUT_DIR) as staging:
+    for warning in label_warnings(splits):
+        print(f"prepare: warning: {warning}", file=sys.stderr)
+    with atomic_dir(PREPARED_DIR) as staging:
         write_splits(splits, staging)
     sizes = ", ".join(f"{name} {len(frame)}" for name, frame in splits.items())
-    return f"{sizes} examples, {len(splits.labels)} labels -> {OUTPUT_DIR}"
+    return f"{sizes} examples, {len(splits.labels)} labels -> {PREPARED_DIR}"
 
 
 if __name__ == "__main__":

@@ -5,33 +5,28 @@
 Output: data/tokenized (a datasets DatasetDict saved to disk, plus labels.json).
 """
 
-import shutil
-from pathlib import Path
-
-from mlbert.data import LABELS_FILE, read_splits
-from mlbert.encoding import encode_splits
-from mlbert.modeling import load_tokenizer, model_source
+from mlbert.data import read_splits
+from mlbert.encoding import count_truncated, encode_splits
+from mlbert.modeling import load_tokenizer, resolve_model
 from mlbert.outputs import atomic_dir
 from mlbert.params import load_params
+from mlbert.paths import LABELS_NAME, PREPARED_DIR, TOKENIZED_DIR
 from mlbert.stage import run_stage
-
-INPUT_DIR = Path("data/prepared")
-OUTPUT_DIR = "data/tokenized"
 
 
 def main() -> str:
     params = load_params()
-    tokenizer = load_tokenizer(model_source(params.model), params.tokenize.max_length)
-    splits = read_splits(INPUT_DIR)
+    # Only what decides the tokens: model.head and model.allow_pickle_weights do not, so they
+    # are not declared for this stage in dvc.yaml and changing them does not rerun it.
+    source = resolve_model(params.model.name, trust_remote_code=params.model.trust_remote_code)
+    tokenizer = load_tokenizer(source, params.tokenize.max_length)
+    splits = read_splits(PREPARED_DIR)
     encoded = encode_splits(splits, tokenizer)
-    with atomic_dir(OUTPUT_DIR) as staging:
+    with atomic_dir(TOKENIZED_DIR) as staging:
         encoded.save_to_disk(str(staging))
-        shutil.copy(INPUT_DIR / LABELS_FILE, staging / LABELS_FILE)
-    truncated = sum(
-        sum(len(ids) >= params.tokenize.max_length for ids in dataset["input_ids"])
-        for dataset in encoded.values()
-    )
-    return f"encoded {sum(map(len, encoded.values()))} texts ({truncated} truncated) -> {OUTPUT_DIR}"
+        (staging / LABELS_NAME).write_bytes((PREPARED_DIR / LABELS_NAME).read_bytes())
+    truncated = count_truncated(encoded, params.tokenize.max_length)
+    return f"encoded {sum(map(len, encoded.values()))} texts ({truncated} truncated) -> {TOKENIZED_DIR}"
 
 
 if __name__ == "__main__":

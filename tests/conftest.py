@@ -48,3 +48,14 @@ def offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The packaged model's BERT WordPiece tokenizer (no network); do not change it in a test."""
+    from transformers import AutoTokenizer
+
+    from mlbert.modeling import resolve_model
+    from mlbert.params import DEFAULT_MODEL
+
+    return AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL).location)

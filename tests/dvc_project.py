@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,24 @@ def edit_params(repo: Path, group: str, **values) -> None:
     params = yaml.safe_load(path.read_text())
     params[group].update(values)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@contextmanager
+def params_restored(repo: Path) -> Iterator[None]:
+    """On leaving the block, params.yaml is back at its committed state, even when the block
+    failed: the tests share one repository, and an edit left behind would change the next test."""
+    try:
+        yield
+    finally:
+        run(repo, "git", "checkout", "params.yaml")
+
+
+@contextmanager
+def edited_params(repo: Path, group: str, **values) -> Iterator[None]:
+    """`values` set in the `group` of params.yaml for the duration of the block only."""
+    with params_restored(repo):
+        edit_params(repo, group, **values)
+        yield
 
 
 def make_project(folder: Path, semeval_dir: Path) -> Path:

@@ -70,11 +70,17 @@ def test_roc_auc_macro_skips_a_label_without_positives():
     assert micro is not None
 
 
-def test_scores_are_plain_json_types(scores):
-    import json
-
-    json.dumps(scores)
-    assert scores["n_examples"] == 4
+def test_scores_are_plain_python_numbers_not_numpy_scalars(scores):
+    # json.dumps accepts numpy floats, so only the exact types show a numpy scalar slipping through.
+    per_label = scores["per_label"]
+    headline = {key: value for key, value in scores.items() if key not in ("n_examples", "per_label")}
+    assert set(headline) == {"f1_micro", "f1_macro", "roc_auc_micro", "roc_auc_macro", "accuracy", "jaccard"}
+    assert {key: type(value) for key, value in headline.items()} == dict.fromkeys(headline, float)
+    assert type(scores["n_examples"]) is int and scores["n_examples"] == 4
+    for label in LABELS:
+        assert {key: type(value) for key, value in per_label[label].items()} == {
+            "precision": float, "recall": float, "f1": float, "support": int
+        }  # fmt: skip
 
 
 def test_precision_recall_points_per_label():

@@ -1,5 +1,6 @@
 """model.name resolves to a folder, the packaged copy or the Hub, and fails fast offline."""
 
+import socket
 import time
 
 import pytest
@@ -42,12 +43,31 @@ def test_a_hub_id_offline_fails_in_seconds_with_advice(name, offline_hub):
     assert time.perf_counter() - started < 10
 
 
-def test_a_hub_id_fails_fast_when_the_network_is_down(monkeypatch):
+@pytest.fixture
+def unreachable_hub(monkeypatch):
+    """The Hub endpoint on a local port that nothing listens on, with offline mode and proxies off,
+    so the real probe meets a refused connection."""
+    from huggingface_hub import constants
+
     from mlbert import hub
 
-    monkeypatch.setattr(hub, "_probe", lambda endpoint: "huggingface.co: Name or service not known")
-    with pytest.raises(ModelNotFoundError, match="not reachable from here"):
-        resolve_model("roberta-base")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    hub._probe.cache_clear()
+    yield
+    hub._probe.cache_clear()
+
+
+def test_a_hub_id_fails_fast_when_the_hub_cannot_be_reached(unreachable_hub):
+    started = time.perf_counter()
+    with pytest.raises(ModelNotFoundError, match=r"not reachable from here \(127\.0\.0\.1: .*\)"):
+        resolve_model("mlbert-tests/not-in-any-cache")
+    assert time.perf_counter() - started < 5
 
 
 def test_a_missing_path_is_called_a_missing_folder(offline_hub):

@@ -1,11 +1,26 @@
 """params.yaml is validated on load: bad keys, types and ranges are named before any work."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mlbert.params import DEFAULT_MODEL, ParamsError, load_params, params_from_dict
+from mlbert.errors import ParamsError
+from mlbert.params import (
+    DEFAULT_MODEL,
+    DEFAULT_TRAINING_ARGS,
+    EvaluateParams,
+    ExportParams,
+    LaunchParams,
+    ModelParams,
+    Params,
+    PrepareParams,
+    TokenizeParams,
+    TrainParams,
+    load_params,
+    params_from_dict,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,17 +32,11 @@ def test_the_repository_params_file_is_valid():
     assert params.train.training_args["learning_rate"] > 0
 
 
-def test_an_empty_file_means_all_defaults():
-    params = params_from_dict({})
-    assert params.tokenize.max_length == 128
-    assert params.train.bf16 == "auto"
-    assert params.evaluate.threshold == "tuned"
-    assert params.model.head == "cls" and params.train.pos_weight is False
-
-
-def test_training_args_pass_through():
+def test_training_args_pass_through_over_the_pipeline_defaults():
     params = params_from_dict({"train": {"learning_rate": 3e-5, "num_train_epochs": 2, "optim": "adamw_torch"}})
-    assert params.train.training_args == {"learning_rate": 3e-5, "num_train_epochs": 2, "optim": "adamw_torch"}
+    assert params.train.training_args == {
+        **DEFAULT_TRAINING_ARGS, "learning_rate": 3e-5, "num_train_epochs": 2, "optim": "adamw_torch"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -70,7 +79,7 @@ def test_wrong_types_are_named(raw, message):
         ({"tokenize": {"max_length": 1}}, "tokenize.max_length must be >= 2"),
         ({"evaluate": {"threshold": 1.0}}, r"evaluate.threshold must be 'tuned' or a number in \(0, 1\)"),
         ({"evaluate": {"threshold": "best"}}, r"evaluate.threshold must be 'tuned' or a number in \(0, 1\)"),
-        ({"evaluate": {"objective": "f1"}}, "evaluate.objective must be one of jaccard, f1_micro, f1_macro"),
+        ({"evaluate": {"objective": "f1"}}, "evaluate.objective must be one of headline_mean, jaccard, f1_micro, f1_macro"),
         ({"evaluate": {"shrinkage": -1}}, "evaluate.shrinkage must be >= 0.0"),
         ({"model": {"head": "pooler"}}, "model.head must be one of cls, label_aware"),
         ({"train": {"pos_weight_cap": 0.5}}, "train.pos_weight_cap must be >= 1.0"),
@@ -89,7 +98,7 @@ def test_out_of_range_values_are_named(raw, message):
 def test_loss_options_are_read_by_the_pipeline_not_passed_to_training_arguments():
     params = params_from_dict({"train": {"pos_weight": True, "label_correlation_weight": 0.2, "learning_rate": 3e-5}})
     assert params.train.pos_weight is True and params.train.label_correlation_weight == 0.2
-    assert params.train.training_args == {"learning_rate": 3e-5}
+    assert params.train.training_args == {**DEFAULT_TRAINING_ARGS, "learning_rate": 3e-5}
 
 
 @pytest.mark.parametrize("key", ["output_dir", "eval_strategy", "metric_for_best_model", "report_to"])
@@ -124,9 +133,29 @@ def test_broken_yaml_is_reported(tmp_path):
 
 
 def test_params_round_trip_through_yaml(tmp_path):
+    # A value other than the default in every group, so that a key dropped on the way shows.
+    params = Params(
+        model=ModelParams(name="./models/encoder", trust_remote_code=True, allow_pickle_weights=True, head="cls"),
+        prepare=PrepareParams(
+            source="files", dir="data/own", train_file="train.csv", validation_file="dev.jsonl", test_file=None,
+            text_column="tweet", id_column="id", label_columns=["joy", "anger"], labels=["anger", "joy"],
+            validation_fraction=0.15, test_fraction=0.25, max_train_samples=100, max_eval_samples=20, seed=7,
+        ),
+        tokenize=TokenizeParams(max_length=64),
+        train=TrainParams(
+            bf16=False, pos_weight=True, pos_weight_cap=5.0, label_correlation_weight=0.0, select_epoch_by="f1_macro",
+            average_top_epochs=1,
+            training_args={**DEFAULT_TRAINING_ARGS, "learning_rate": 3e-5, "save_total_limit": 2, "optim": "adamw_torch"},
+        ),
+        evaluate=EvaluateParams(threshold=0.35, objective="jaccard", per_label=True, shrinkage=0.0, batch_size=16),
+        export=ExportParams(onnx=True, int8=False, int8_fp32_ffn_outputs=0, parity_tolerance=1e-3),
+        launch=LaunchParams(num_processes=2),
+    )  # fmt: skip
+    layout = dataclasses.asdict(params)
+    layout["train"].update(layout["train"].pop("training_args"))  # params.yaml: one flat train group
     path = tmp_path / "params.yaml"
-    path.write_text(yaml.safe_dump({"prepare": {"source": "files", "train_file": "t.csv", "label_columns": ["x"]}}))
-    assert load_params(path).prepare.label_columns == ["x"]
+    path.write_text(yaml.safe_dump(layout, sort_keys=False))
+    assert load_params(path) == params
 
 
 @pytest.mark.parametrize(("text", "value"), [("3e-05", 3e-5), ("1.0e-4", 1e-4), ("2E-5", 2e-5), ("5", 5)])

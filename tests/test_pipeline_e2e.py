@@ -22,8 +22,10 @@ from dvc_project import (
     STAGES,
     dvc,
     edit_params,
+    edited_params,
     environment,
     make_project,
+    params_restored,
     ran_stages,
     run,
     semeval_dir_or_skip,
@@ -61,7 +63,7 @@ def test_metrics_cover_validation_and_test_with_sane_values(repo):
 def test_thresholds_are_tuned_on_validation_and_exported(repo):
     metrics = json.loads((repo / "metrics.json").read_text())
     rule = metrics["thresholds"]
-    assert rule["rule"] == "tuned" and rule["objective"] == "score"
+    assert rule["rule"] == "tuned" and rule["objective"] == "headline_mean"
     assert len(rule["per_label"]) == 11 and all(0.0 < t < 1.0 for t in rule["per_label"].values())
     exported = json.loads((repo / "models/export/thresholds.json").read_text())
     assert exported["per_label"] == rule["per_label"]
@@ -71,7 +73,7 @@ def test_export_writes_every_serving_file_and_records_onnx_parity(repo):
     names = {path.name for path in (repo / "models/export").iterdir()}
     assert names == {
         "config.json", "model.safetensors", "model.onnx", "model.int8.onnx", "tokenizer.json",
-        "tokenizer_config.json", "thresholds.json", "README.md",
+        "tokenizer_config.json", "thresholds.json", "training_params.json", "README.md",
     }  # fmt: skip
     parity = json.loads((repo / "export_metrics.json").read_text())
     assert parity["n_texts"] == 48
@@ -164,104 +166,102 @@ def test_retraining_with_the_same_params_and_seed_gives_identical_results(repo):
 
 
 def test_a_max_length_change_reruns_tokenize_onwards_but_not_prepare(repo):
-    edit_params(repo, "tokenize", max_length=48)
-    assert ran_stages(dvc(repo, "repro").stdout) == ["tokenize", "train", "evaluate", "export"]
-    run(repo, "git", "checkout", "params.yaml")
+    with edited_params(repo, "tokenize", max_length=48):
+        assert ran_stages(dvc(repo, "repro").stdout) == ["tokenize", "train", "evaluate", "export"]
     assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
 
 
 def test_a_learning_rate_change_reruns_exactly_train_evaluate_export(repo):
-    edit_params(repo, "train", learning_rate=5e-5)
-    assert ran_stages(dvc(repo, "repro").stdout) == ["train", "evaluate", "export"]
-    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
-    assert "test.f1_micro" in diff["metrics.json"]
-    run(repo, "git", "checkout", "params.yaml")
+    with edited_params(repo, "train", learning_rate=5e-5):
+        assert ran_stages(dvc(repo, "repro").stdout) == ["train", "evaluate", "export"]
+        diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
+        assert "test.f1_micro" in diff["metrics.json"]
     assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
 
 
 def test_training_killed_mid_epoch_resumes_from_its_last_checkpoint(repo):
     # 3 epochs of 10 steps; the kill lands in epoch 2, after the epoch-1 checkpoint is complete
-    edit_params(repo, "train", num_train_epochs=3, seed=7)
-    repro = subprocess.Popen(
-        [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=environment(),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    first_checkpoint = repo / "checkpoints" / "checkpoint-10" / "trainer_state.json"
-    deadline = time.monotonic() + 300
-    while not first_checkpoint.is_file() and repro.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert repro.poll() is None, "training ended before it could be interrupted"
-    time.sleep(1.0)
-    os.killpg(repro.pid, signal.SIGKILL)
-    repro.wait()
-    assert not (repo / "models/trained").exists()
+    with edited_params(repo, "train", num_train_epochs=3, seed=7):
+        repro = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro"], cwd=repo, env=environment(),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        first_checkpoint = repo / "checkpoints" / "checkpoint-10" / "trainer_state.json"
+        deadline = time.monotonic() + 300
+        while not first_checkpoint.is_file() and repro.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert repro.poll() is None, "training ended before it could be interrupted"
+        time.sleep(1.0)
+        os.killpg(repro.pid, signal.SIGKILL)
+        repro.wait()
+        assert not (repo / "models/trained").exists()
 
-    resumed = dvc(repo, "repro")  # no clean-up in between
-    assert "train: resuming from checkpoints/checkpoint-" in resumed.stdout
-    assert ran_stages(resumed.stdout) == ["train", "evaluate", "export"]
-    assert not (repo / "checkpoints").exists()  # removed after success
-    summary = json.loads((repo / "dvclive/metrics.json").read_text())
-    # the epoch-1 checkpoint written before the kill is among the three averaged
-    assert sorted(summary["averaged_epochs"].split(", ")) == ["1", "2", "3"]
-    after_resume = json.loads((repo / "metrics.json").read_text())
+        resumed = dvc(repo, "repro")  # no clean-up in between
+        assert "train: resuming from checkpoints/checkpoint-" in resumed.stdout
+        assert ran_stages(resumed.stdout) == ["train", "evaluate", "export"]
+        assert not (repo / "checkpoints").exists()  # removed after success
+        summary = json.loads((repo / "dvclive/metrics.json").read_text())
+        # the epoch-1 checkpoint written before the kill is among the three averaged
+        assert sorted(summary["averaged_epochs"].split(", ")) == ["1", "2", "3"]
+        after_resume = json.loads((repo / "metrics.json").read_text())
 
-    dvc(repo, "repro", "--force", "--single-item", "train")
-    dvc(repo, "repro")
-    uninterrupted = json.loads((repo / "metrics.json").read_text())
-    for split in ("validation", "test"):
-        for key in HEADLINE:
-            assert after_resume[split][key] == pytest.approx(uninterrupted[split][key], abs=1e-3), (split, key)
+        dvc(repo, "repro", "--force", "--single-item", "train")
+        dvc(repo, "repro")
+        uninterrupted = json.loads((repo / "metrics.json").read_text())
+        for split in ("validation", "test"):
+            for key in HEADLINE:
+                assert after_resume[split][key] == pytest.approx(uninterrupted[split][key], abs=1e-3), (split, key)
     run(repo, "git", "checkout", "--", ".")
     dvc(repo, "checkout")
 
 
 def test_fixing_a_bad_param_restores_the_last_good_results_from_the_cache(repo):
     good = (repo / "metrics.json").read_text()
-    edit_params(repo, "train", per_device_train_batch_size=0)
-    failed = dvc(repo, "repro", check=False)
-    assert failed.returncode != 0
-    assert "train.per_device_train_batch_size must be >= 1" in failed.stderr
-    run(repo, "git", "checkout", "params.yaml")
+    with edited_params(repo, "train", per_device_train_batch_size=0):
+        failed = dvc(repo, "repro", check=False)
+        assert failed.returncode != 0
+        assert "train.per_device_train_batch_size must be >= 1" in failed.stderr
     assert ran_stages(dvc(repo, "repro").stdout) == []
     assert (repo / "metrics.json").read_text() == good
     assert (repo / "models/export/model.safetensors").is_file()
 
 
 def test_two_processes_train_one_model_with_one_set_of_logs(repo):
-    edit_params(repo, "launch", num_processes=2)
-    result = dvc(repo, "repro")
-    assert ran_stages(result.stdout) == ["train", "evaluate", "export"]
-    assert "torch.distributed.run --standalone --nproc-per-node=2" in result.stdout
-    assert result.stdout.count("train: best epoch") == 1  # only the main process reports
-    summary = json.loads((repo / "dvclive/metrics.json").read_text())
-    assert (summary["num_processes"], summary["effective_batch_size"]) == (2, 32)
-    assert summary["eval"]["loss"] < 0.8  # a per-example BCE, not multiplied by the process count
-    f1_rows = (repo / "dvclive/plots/metrics/eval/f1_micro.tsv").read_text().splitlines()
-    assert len(f1_rows) == 2  # a header and one evaluation: nothing logged twice
-    # no per-process leftovers (staging folders, second copies) beside the stage outputs
-    assert sorted(path.name for path in (repo / "models").iterdir()) == [".gitignore", "export", "thresholds.json", "trained"]
-    assert json.loads((repo / "metrics.json").read_text())["test"]["roc_auc_micro"] > 0.5
+    with edited_params(repo, "launch", num_processes=2):
+        result = dvc(repo, "repro")
+        assert ran_stages(result.stdout) == ["train", "evaluate", "export"]
+        assert "torch.distributed.run --standalone --nproc-per-node=2" in result.stdout
+        assert result.stdout.count("train: best epoch") == 1  # only the main process reports
+        summary = json.loads((repo / "dvclive/metrics.json").read_text())
+        assert (summary["num_processes"], summary["effective_batch_size"]) == (2, 32)
+        assert summary["eval"]["loss"] < 0.8  # a per-example BCE, not multiplied by the process count
+        f1_rows = (repo / "dvclive/plots/metrics/eval/f1_micro.tsv").read_text().splitlines()
+        assert len(f1_rows) == 2  # a header and one evaluation: nothing logged twice
+        # no per-process leftovers (staging folders, second copies) beside the stage outputs
+        assert sorted(path.name for path in (repo / "models").iterdir()) == [".gitignore", "export", "thresholds.json", "trained"]
+        assert json.loads((repo / "metrics.json").read_text())["test"]["roc_auc_micro"] > 0.5
     run(repo, "git", "checkout", "--", ".")
     assert ran_stages(dvc(repo, "repro").stdout) == []
 
 
 def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):
-    dvc(repo, "exp", "run", "-n", "lr-3e-5", "-S", "train.learning_rate=3e-5")
-    table = json.loads(dvc(repo, "exp", "show", "--json").stdout)
-    experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
-    names = [exp["name"] for exp in experiments]
-    assert "lr-3e-5" in names
+    with params_restored(repo):  # `exp run -S` writes the set param into params.yaml
+        dvc(repo, "exp", "run", "-n", "lr-3e-5", "-S", "train.learning_rate=3e-5")
+        table = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+        experiments = [exp for commit in table for exp in (commit.get("experiments") or [])]
+        names = [exp["name"] for exp in experiments]
+        assert "lr-3e-5" in names
     run(repo, "git", "checkout", "--", ".")
 
 
 def test_the_plain_cls_head_with_pos_weight_exports_a_transformers_pipeline_folder(repo):
     from transformers import pipeline
 
-    edit_params(repo, "model", head="cls")
-    edit_params(repo, "train", pos_weight=True, label_correlation_weight=0.0)
-    try:
+    with params_restored(repo):
+        edit_params(repo, "model", head="cls")
+        edit_params(repo, "train", pos_weight=True, label_correlation_weight=0.0)
         result = dvc(repo, "repro")
-        assert ran_stages(result.stdout) == ["tokenize", "train", "evaluate", "export"]
+        assert ran_stages(result.stdout) == ["train", "evaluate", "export"]  # the head does not change tokens
         assert "train: pos_weight anger" in result.stdout
         parity = json.loads((repo / "export_metrics.json").read_text())
         assert parity["onnx"]["max_abs_diff"] <= 1e-4
@@ -270,15 +270,10 @@ def test_the_plain_cls_head_with_pos_weight_exports_a_transformers_pipeline_fold
         classify = pipeline("text-classification", model=str(repo / "models/export"), top_k=None)
         (scores,) = classify(["What a lovely, happy morning!"])
         assert len(scores) == 11 and all(0.0 <= item["score"] <= 1.0 for item in scores)
-    finally:
-        run(repo, "git", "checkout", "params.yaml")
 
 
 def test_a_bad_param_fails_fast_naming_the_key(repo):
-    edit_params(repo, "train", learning_rate=-1.0)
-    try:
+    with edited_params(repo, "train", learning_rate=-1.0):
         result = dvc(repo, "repro", check=False)
-    finally:
-        run(repo, "git", "checkout", "params.yaml")
     assert result.returncode != 0
     assert "train.learning_rate must be > 0" in result.stderr + result.stdout

@@ -11,29 +11,14 @@ import pytest
 import torch
 
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
-from mlbert.modeling import resolve_model
 from mlbert.export import write_onnx_files
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
 from mlbert.prediction import available_backends, load
 
+from tiny_models import tiny_config
+
 LABELS = ["anger", "joy", "very_sad"]
 TEXTS = ["I am so happy today!", "This is awful", "meh", "what a long and winding sentence this one is, truly"]
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_model("sentence-transformers/all-MiniLM-L6-v2").location)
-
-
-def tiny_config():
-    from transformers import BertConfig
-
-    return BertConfig(
-        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        max_position_embeddings=128,
-    )  # fmt: skip
 
 
 def write_folder(folder, model, tokenizer, label_aware: bool):
@@ -92,7 +77,7 @@ def test_the_label_aware_model_scores_every_label_and_ignores_padding(tokenizer)
 def test_a_label_segment_that_overflows_the_model_is_a_params_error(tokenizer):
     from transformers import AutoModel
 
-    from mlbert.label_aware import check_label_segment_fits
+    from mlbert.modeling import check_label_segment_fits
     from mlbert.params import ParamsError
 
     model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS)  # 128 positions
@@ -105,7 +90,7 @@ def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, 
     from safetensors.torch import load_file, save_file
 
     from mlbert.export import check_parity
-    from mlbert.onnx_export import ParityError
+    from mlbert.errors import ParityError
 
     gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
     report = check_parity(exported, TEXTS, gold, tolerance=1e-4)
@@ -121,9 +106,14 @@ def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, 
         check_parity(stale, TEXTS, gold, tolerance=1e-4)
 
 
-def test_every_backend_is_found_fastest_first(exported):
+def test_every_backend_is_found_fastest_first(exported, tmp_path):
     assert available_backends(exported) == ["onnx-int8", "onnx", "torch"]
     assert load(exported).backend == "onnx-int8"
+    without_int8 = tmp_path / "without-int8"
+    shutil.copytree(exported, without_int8)
+    (without_int8 / INT8_FILE).unlink()
+    assert available_backends(without_int8) == ["onnx", "torch"]
+    assert load(without_int8).backend == "onnx"
 
 
 def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
@@ -169,12 +159,21 @@ def test_residual_layernorm_and_gelu_stay_standard_ops_through_session_load(expo
     assert not as_loaded & {"SkipLayerNormalization", "BiasGelu", "SkipSimplifiedLayerNormalization"}
 
 
-def test_predictions_apply_the_exported_thresholds(exported):
-    classifier = load(exported, backend="onnx")
-    (result,) = classifier.predict(["hello"])
-    assert set(result["scores"]) == set(LABELS)
-    on = [label for label, t in zip(LABELS, [0.5, 0.3, 0.5]) if result["scores"][label] >= t]
-    assert result["labels"] == on
+def test_predictions_apply_the_exported_thresholds(exported, tmp_path):
+    folder = tmp_path / "export"
+    shutil.copytree(exported, folder)
+    anger, joy, very_sad = map(float, load(folder, backend="onnx").predict_proba(["hello"])[0])
+
+    def labels_under(per_label):
+        (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": per_label}))
+        (result,) = load(folder, backend="onnx").predict(["hello"])
+        assert set(result["scores"]) == set(LABELS)
+        return result["labels"]
+
+    # Each threshold a hair above or below the label's own probability on this text.
+    above, below = 1e-3, -1e-3
+    assert labels_under({"anger": anger + above, "joy": joy + below, "very_sad": very_sad + below}) == ["joy", "very_sad"]
+    assert labels_under({"anger": anger + below, "joy": joy + above, "very_sad": very_sad + above}) == ["anger"]
 
 
 def test_a_missing_backend_file_is_named(exported, tmp_path):

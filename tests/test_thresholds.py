@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from mlbert.thresholds import GRID, Thresholds, fit_thresholds, objective_score
+from mlbert.params import EvaluateParams
+from mlbert.thresholds import GRID, Thresholds, decision_rule, fit_thresholds, objective_score
 
 
 def separable(n=200, seed=0):
@@ -20,14 +21,14 @@ def separable(n=200, seed=0):
 
 def test_a_global_threshold_is_one_grid_value_for_every_label():
     gold, probs = separable()
-    rule = fit_thresholds(gold, probs, "f1_micro", per_label=False)
-    assert rule.global_ in GRID
-    assert np.all(rule.per_label == rule.global_)
+    rule = fit_thresholds(gold, probs, objective="f1_micro", per_label=False, shrinkage=0)
+    assert rule.default in GRID
+    assert np.all(rule.per_label == rule.default)
 
 
 def test_per_label_thresholds_without_shrinkage_separate_each_label():
     gold, probs = separable()
-    rule = fit_thresholds(gold, probs, "jaccard", per_label=True, shrinkage=0)
+    rule = fit_thresholds(gold, probs, objective="jaccard", per_label=True, shrinkage=0)
     assert 0.12 <= rule.per_label[1] <= 0.16  # the rare label gets its own, lower threshold
     assert 0.12 <= rule.per_label[0] <= 0.32
     predicted = (probs >= rule.per_label).astype(np.int8)
@@ -36,20 +37,31 @@ def test_per_label_thresholds_without_shrinkage_separate_each_label():
 
 def test_shrinkage_pulls_a_rare_label_toward_the_global_threshold_by_its_positives():
     gold, probs = separable()
-    rule = fit_thresholds(gold, probs, "jaccard", per_label=True, shrinkage=8.0)
-    own, positives = rule.own[1], 8
-    expected = (positives * own + 8.0 * rule.global_) / (positives + 8.0)
+    rule = fit_thresholds(gold, probs, objective="jaccard", per_label=True, shrinkage=8.0)
+    own, positives = rule.unshrunk[1], 8
+    expected = (positives * own + 8.0 * rule.default) / (positives + 8.0)
     assert rule.per_label[1] == pytest.approx(expected, abs=1e-4)
-    assert min(own, rule.global_) <= rule.per_label[1] <= max(own, rule.global_)
+    assert min(own, rule.default) <= rule.per_label[1] <= max(own, rule.default)
 
 
-def test_the_objective_decides_what_is_maximised():
-    gold, probs = separable()
-    for objective in ("jaccard", "f1_micro", "f1_macro"):
-        rule = fit_thresholds(gold, probs, objective, per_label=True, shrinkage=0)
-        fitted = objective_score(gold, (probs >= rule.per_label).astype(np.int8), objective)
-        at_half = objective_score(gold, (probs >= 0.5).astype(np.int8), objective)
-        assert fitted >= at_half
+# A common label `a` that every threshold from 0.02 to 0.95 gets right, and a rare label `b`
+# whose one positive (0.205) scores below two negatives (0.405):
+#                 gold     p(a)  p(b)   t <= 0.20: pred, Jaccard   0.41 <= t <= 0.95: pred, Jaccard
+#     text 1      a, b     0.95  0.205  a, b        1              a          1/2
+#     text 2      a        0.95  0.405  a, b        1/2            a          1
+#     text 3      a        0.95  0.405  a, b        1/2            a          1
+# Low t:  Jaccard 2/3; F1(b) = 2*1 / (2*1 + 2) = 1/2, so macro-F1 (1 + 1/2) / 2 = 3/4.
+# High t: Jaccard 5/6; F1(b) = 0,                     so macro-F1 (1 + 0) / 2 = 1/2.
+# (0.20 < t <= 0.40 predicts b on the two wrong texts only: Jaccard 1/2, macro-F1 1/2.)
+RARE_GOLD = np.array([[1, 1], [1, 0], [1, 0]])
+RARE_PROBS = np.array([[0.95, 0.205], [0.95, 0.405], [0.95, 0.405]])
+
+
+def test_the_objective_decides_the_threshold_macro_f1_catches_the_rare_label_jaccard_drops_it():
+    macro = fit_thresholds(RARE_GOLD, RARE_PROBS, objective="f1_macro", per_label=False, shrinkage=0)
+    jaccard = fit_thresholds(RARE_GOLD, RARE_PROBS, objective="jaccard", per_label=False, shrinkage=0)
+    assert macro.default <= 0.20  # predicts b on text 1 (and on texts 2 and 3)
+    assert 0.41 <= jaccard.default <= 0.95  # predicts b nowhere
 
 
 def test_an_unknown_objective_is_named():
@@ -79,4 +91,27 @@ def test_the_objective_counts_as_sklearn_does(seed):
     }
     for objective, value in expected.items():
         assert objective_score(gold, predicted, objective) == pytest.approx(value, abs=1e-12)
-    assert objective_score(gold, predicted, "score") == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+    assert objective_score(gold, predicted, "headline_mean") == pytest.approx(np.mean(list(expected.values())), abs=1e-12)
+
+
+def test_a_tuned_decision_rule_is_fitted_on_the_probabilities_it_is_given():
+    gold, probs = separable()
+    params = EvaluateParams(threshold="tuned", objective="jaccard", per_label=True, shrinkage=2.0)
+    rule = decision_rule(params, gold, probs)
+    fitted = fit_thresholds(gold, probs, objective="jaccard", per_label=True, shrinkage=2.0)
+    assert (rule.default, rule.objective) == (fitted.default, "jaccard")
+    np.testing.assert_array_equal(rule.per_label, fitted.per_label)
+    np.testing.assert_array_equal(rule.unshrunk, fitted.unshrunk)
+
+
+def test_a_tuned_decision_rule_maximises_the_objective_the_params_name():
+    low = decision_rule(EvaluateParams(objective="f1_macro"), RARE_GOLD, RARE_PROBS)
+    high = decision_rule(EvaluateParams(objective="jaccard"), RARE_GOLD, RARE_PROBS)
+    assert low.default <= 0.20 and 0.41 <= high.default <= 0.95  # see RARE_GOLD
+
+
+def test_a_fixed_threshold_param_is_the_rule_for_every_label_whatever_the_probabilities():
+    gold, probs = separable()
+    rule = decision_rule(EvaluateParams(threshold=0.3), gold, probs)
+    assert rule.default == 0.3
+    assert rule.per_label.tolist() == [0.3, 0.3]

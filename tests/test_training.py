@@ -1,33 +1,39 @@
 """Training: which checkpoint a rerun starts from, when it starts afresh, and which epoch is kept."""
 
+import dataclasses
 import json
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from mlbert.params import ParamsError, params_from_dict
-from mlbert.training import (
+from mlbert.checkpoints import (
     FINGERPRINT_FILE,
     average_weights,
     best_epoch,
-    build_training_arguments,
     checkpoint_folders,
-    compute_trainer_metrics,
     last_complete_checkpoint,
     load_averaged_checkpoints,
     prepare_checkpoint_dir,
     top_epochs,
 )
+from mlbert.errors import ParamsError
+from mlbert.params import params_from_dict
+from mlbert.trainer import build_training_arguments, compute_trainer_metrics
 
 
 def make_checkpoint(folder, step, complete=True):
+    """A checkpoint folder as the Trainer writes it: real weights, then trainer_state.json last."""
+    import torch
+    from safetensors.torch import save_file
+
     path = folder / f"checkpoint-{step}"
     path.mkdir(parents=True)
-    (path / "model.safetensors").write_bytes(b"weights")
+    save_file({"weight": torch.zeros(64)}, str(path / "model.safetensors"))
     if complete:
-        (path / "trainer_state.json").write_text("{}")
+        (path / "trainer_state.json").write_text(json.dumps({"global_step": step, "log_history": []}))
     return path
 
 
@@ -46,6 +52,29 @@ def test_the_same_run_resumes_from_its_newest_checkpoint(tmp_path):
     assert prepare_checkpoint_dir(folder, "abc") == str(newest)
 
 
+def test_checkpoints_of_a_run_with_other_params_or_data_are_discarded_not_resumed(tmp_path):
+    from mlbert.checkpoints import run_fingerprint
+
+    data = tmp_path / "tokenized"
+    data.mkdir()
+    (data / "train.arrow").write_bytes(b"encoded texts")
+    params = {"train": {"learning_rate": 1e-4, "seed": 42}}
+    first = run_fingerprint(params, data)
+    folder = tmp_path / "checkpoints"
+    for changed in ("params", "data"):
+        prepare_checkpoint_dir(folder, first)
+        make_checkpoint(folder, 10)
+        if changed == "params":
+            now = run_fingerprint({"train": {"learning_rate": 5e-5, "seed": 42}}, data)
+        else:
+            (data / "train.arrow").write_bytes(b"other encoded texts")
+            now = run_fingerprint(params, data)
+        assert prepare_checkpoint_dir(folder, now) is None, changed
+        assert not list(folder.glob("checkpoint-*")), changed
+        (data / "train.arrow").write_bytes(b"encoded texts")
+        shutil.rmtree(folder)
+
+
 def test_checkpoints_of_another_run_are_discarded_not_resumed(tmp_path):
     folder = tmp_path / "checkpoints"
     prepare_checkpoint_dir(folder, "old params")
@@ -61,6 +90,51 @@ def test_a_half_written_checkpoint_is_removed_and_the_previous_one_used(tmp_path
     assert not half.exists()
 
 
+def test_a_checkpoint_whose_state_was_cut_short_is_removed_and_the_previous_one_used(tmp_path):
+    previous = make_checkpoint(tmp_path, 10)
+    cut = make_checkpoint(tmp_path, 20)
+    state = (cut / "trainer_state.json").read_text()
+    (cut / "trainer_state.json").write_text(state[: len(state) // 2])
+    assert last_complete_checkpoint(tmp_path) == str(previous)
+    assert not cut.exists()
+
+
+def test_a_checkpoint_whose_weights_were_cut_short_is_removed_and_the_previous_one_used(tmp_path):
+    previous = make_checkpoint(tmp_path, 10)
+    cut = make_checkpoint(tmp_path, 20)
+    weights = (cut / "model.safetensors").read_bytes()
+    (cut / "model.safetensors").write_bytes(weights[:-16])
+    assert last_complete_checkpoint(tmp_path) == str(previous)
+    assert not cut.exists()
+
+
+def test_a_damaged_fingerprint_marker_starts_afresh_instead_of_crashing(tmp_path):
+    folder = tmp_path / "checkpoints"
+    prepare_checkpoint_dir(folder, "abc")
+    make_checkpoint(folder, 10)
+    (folder / FINGERPRINT_FILE).write_text('{"fingerpr')
+    assert prepare_checkpoint_dir(folder, "abc") is None
+    assert not list(folder.glob("checkpoint-*"))
+
+
+def test_the_fingerprint_changes_with_the_package_code_and_the_library_versions(tmp_path, monkeypatch):
+    import mlbert.checkpoints as checkpoints
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "x.arrow").write_bytes(b"encoded")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "losses.py").write_text("LOSS = 1\n")
+    monkeypatch.setattr(checkpoints, "PACKAGE_DIR", code)
+    before = checkpoints.run_fingerprint({"train": {"seed": 1}}, data)
+    (code / "losses.py").write_text("LOSS = 2\n")  # a fix to the loss
+    after_code = checkpoints.run_fingerprint({"train": {"seed": 1}}, data)
+    monkeypatch.setattr(checkpoints, "FINGERPRINTED_LIBRARIES", ("torch", "no-such-library-installed"))
+    after_versions = checkpoints.run_fingerprint({"train": {"seed": 1}}, data)
+    assert len({before, after_code, after_versions}) == 3
+
+
 def test_no_complete_checkpoint_means_start_afresh(tmp_path):
     make_checkpoint(tmp_path, 5, complete=False)
     assert last_complete_checkpoint(tmp_path) is None
@@ -70,19 +144,19 @@ def test_trainer_metrics_include_the_mean_of_the_three_headline_scores():
     labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
     logits = np.array([[2.0, -2.0], [-2.0, -2.0], [2.0, 2.0], [-2.0, 2.0]])
     scores = compute_trainer_metrics(["a", "b"], 0.5)(EvalPrediction(predictions=logits, label_ids=labels))
-    assert scores["score"] == pytest.approx((scores["jaccard"] + scores["f1_micro"] + scores["f1_macro"]) / 3)
+    assert scores["headline_mean"] == pytest.approx((scores["jaccard"] + scores["f1_micro"] + scores["f1_macro"]) / 3)
 
 
 def test_the_epoch_kept_is_read_from_the_selection_metric():
     state = SimpleNamespace(
         best_metric=0.61,
-        log_history=[{"epoch": 1.0, "eval_score": 0.55, "eval_f1_micro": 0.61}, {"epoch": 2.0, "eval_score": 0.61}],
+        log_history=[{"epoch": 1.0, "eval_headline_mean": 0.55, "eval_f1_micro": 0.61}, {"epoch": 2.0, "eval_headline_mean": 0.61}],
     )
-    assert best_epoch(state, "score") == 2.0
+    assert best_epoch(state, "headline_mean") == 2.0
     assert best_epoch(state, "f1_micro") == 1.0
 
 
-@pytest.mark.parametrize("metric", ["score", "f1_macro"])
+@pytest.mark.parametrize("metric", ["headline_mean", "f1_macro"])
 def test_the_selection_metric_becomes_metric_for_best_model(tmp_path, metric):
     params = params_from_dict({"train": {"select_epoch_by": metric}}).train
     assert build_training_arguments(params, tmp_path).metric_for_best_model == metric
@@ -91,14 +165,14 @@ def test_the_selection_metric_becomes_metric_for_best_model(tmp_path, metric):
 def test_the_best_epochs_are_ranked_by_the_selection_metric_earliest_first_on_ties():
     state = SimpleNamespace(
         log_history=[
-            {"epoch": 1.0, "step": 10, "eval_score": 0.50},
+            {"epoch": 1.0, "step": 10, "eval_headline_mean": 0.50},
             {"loss": 0.3, "step": 15},
-            {"epoch": 2.0, "step": 20, "eval_score": 0.61},
-            {"epoch": 3.0, "step": 30, "eval_score": 0.58},
-            {"epoch": 4.0, "step": 40, "eval_score": 0.61},
+            {"epoch": 2.0, "step": 20, "eval_headline_mean": 0.61},
+            {"epoch": 3.0, "step": 30, "eval_headline_mean": 0.58},
+            {"epoch": 4.0, "step": 40, "eval_headline_mean": 0.61},
         ]
     )
-    assert [entry["step"] for entry in top_epochs(state, "score", 3)] == [20, 40, 30]
+    assert [entry["step"] for entry in top_epochs(state, "headline_mean", 3)] == [20, 40, 30]
 
 
 def test_averaging_needs_every_chosen_checkpoint(tmp_path):
@@ -138,5 +212,70 @@ def test_averaging_refuses_a_save_total_limit_that_would_delete_epochs():
 
 
 def test_averaging_keeps_every_epoch_checkpoint(tmp_path):
+    # Validation refuses this combination; built directly, the arguments must still keep every epoch.
     params = params_from_dict({"train": {"average_top_epochs": 3}}).train
-    assert build_training_arguments(params, tmp_path).save_total_limit is None
+    limited = dataclasses.replace(params, training_args={**params.training_args, "save_total_limit": 2})
+    assert build_training_arguments(limited, tmp_path).save_total_limit is None
+
+
+def test_without_averaging_a_save_total_limit_is_kept(tmp_path):
+    params = params_from_dict({"train": {"average_top_epochs": 1, "save_total_limit": 2}}).train
+    assert build_training_arguments(params, tmp_path).save_total_limit == 2
+
+
+@pytest.fixture
+def tiny_trainer(tmp_path):
+    """A MultiLabelTrainer around a tiny random BERT with three labels, a pos_weight and a
+    label-correlation share, and one batch of two texts."""
+    import torch
+    from transformers import BertForSequenceClassification, TrainingArguments
+
+    from mlbert.trainer import multilabel_trainer_class
+    from tiny_models import tiny_config
+
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(tiny_config(num_labels=3, problem_type="multi_label_classification")).eval()
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    pos_weight = torch.tensor([1.0, 4.0, 0.5])
+    trainer = multilabel_trainer_class()(model=model, args=args, pos_weight=pos_weight, correlation_weight=0.3)
+    batch = {
+        "input_ids": torch.tensor([[101, 2023, 2003, 102], [101, 7592, 102, 0]]),
+        "attention_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 1, 0]]),
+        "labels": torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]),
+    }
+    return trainer, model, batch
+
+
+def test_the_training_loss_is_the_multilabel_loss_of_the_model_logits(tiny_trainer):
+    import torch
+
+    from mlbert.losses import multilabel_loss
+
+    trainer, model, batch = tiny_trainer
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        expected = multilabel_loss(logits, batch["labels"], torch.tensor([1.0, 4.0, 0.5]), 0.3)
+        loss = trainer.compute_loss(model, batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_the_loss_returns_the_model_outputs_when_asked(tiny_trainer):
+    import torch
+
+    trainer, model, batch = tiny_trainer
+    with torch.no_grad():
+        loss, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    torch.testing.assert_close(outputs.logits, logits)
+    assert loss.ndim == 0
+
+
+def test_labels_are_not_passed_to_the_model(tiny_trainer):
+    import torch
+
+    trainer, model, batch = tiny_trainer
+    with torch.no_grad():
+        _, outputs = trainer.compute_loss(model, batch, return_outputs=True)
+    # Given labels, BertForSequenceClassification computes its own (plain BCE) loss.
+    assert outputs.loss is None
+    assert "labels" in batch  # the caller's batch keeps them

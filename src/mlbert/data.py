@@ -9,16 +9,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections import Counter
+import unicodedata
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from .errors import DataError, LabelError
 from .hub import hub_offline_reason, offline_help
-from .labels import LabelError, collect_label_names, parse_indicator, parse_label_list
+from .labels import LIST_SEPARATOR, collect_label_names, parse_indicator, parse_label_list, read_label_list
 from .params import PrepareParams
+from .paths import LABELS_NAME
 
 SPLITS = ("train", "validation", "test")
 SEMEVAL_LABELS = (
@@ -34,11 +37,6 @@ SEMEVAL_HUB_ID = "SemEvalWorkshop/sem_eval_2018_task_1"
 SEMEVAL_HUB_CONFIG = "subtask5.english"
 SEMEVAL_HUB_REVISION = "refs/convert/parquet"  # datasets >= 4 no longer runs the loading script
 SEMEVAL_URL = "https://competitions.codalab.org/competitions/17751#learn_the_details-datasets"
-LABELS_FILE = "labels.json"
-
-
-class DataError(ValueError):
-    """The data cannot be used; the message names the file, the row and the problem."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +77,59 @@ def apply_label_list(splits: Splits, labels: list[str]) -> Splits:
     if unseen:
         raise DataError(f"prepare.labels: no training example has {', '.join(unseen)}")
     return Splits(splits.train, splits.validation, splits.test, list(labels))
+
+
+def check_label_names(labels: list[str], path: Path) -> None:
+    """Raise DataError for label names that cannot be told apart or written back unambiguously.
+
+    The label-aware head reads each name as text ("very_sad" as "very sad"), so names equal but
+    for case, spacing or underscores are one label to it; `;` separates names in a label cell and
+    in predict's output; a name of invisible characters gives the head no tokens to read.
+    """
+    invisible = [name for name in labels if all(_is_invisible(char) for char in name)]
+    if invisible:
+        raise DataError(
+            f"{path}: label name(s) {', '.join(map(repr, invisible))} are empty or made only of invisible "
+            "or whitespace characters"
+        )
+    separated = [name for name in labels if LIST_SEPARATOR in name]
+    if separated:
+        raise DataError(
+            f"{path}: label name(s) {', '.join(map(repr, separated))} contain {LIST_SEPARATOR!r}, which separates "
+            "label names in a label cell and in predict's output"
+        )
+    groups = defaultdict(list)
+    for name in labels:
+        groups[_label_key(name)].append(name)
+    clashes = [names for names in groups.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(map(repr, names)) for names in clashes)
+        raise DataError(
+            f"{path}: label names {shown} differ only in case, spacing or underscores, and the label-aware "
+            "head reads them as the same label; rename or merge them"
+        )
+
+
+def _is_invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in ("Cf", "Zs", "Cc")
+
+
+def _label_key(name: str) -> str:
+    """What is left of a label name once case, spacing, underscores and invisible characters go."""
+    text = unicodedata.normalize("NFKC", name).replace("_", " ").casefold()
+    return " ".join("".join(char for char in text if unicodedata.category(char) not in ("Cf", "Cc")).split())
+
+
+def label_warnings(splits: Splits) -> list[str]:
+    """Warnings about the label list that do not stop prepare: a label that no training example
+    has (a 0/1 column of zeros only) can be predicted but never learned."""
+    seen = {name for names in splits.train["labels"] for name in names}
+    return [
+        f"label column {name!r} has no positive example in the {len(splits.train)} training examples: "
+        "the model cannot learn it"
+        for name in splits.labels
+        if name not in seen
+    ]
 
 
 def shared_texts(splits: Splits) -> dict[str, int]:
@@ -172,6 +223,7 @@ def load_user_files(params: PrepareParams) -> Splits:
     labels = list(params.label_columns or params.labels or collect_label_names(frames["train"]["labels"]))
     if not labels:
         raise DataError(f"{folder / params.train_file}: no example has any label")
+    check_label_names(labels, folder / params.train_file)
     for split, frame in frames.items():
         check_known_labels(frame, labels, folder / paths[split])
     train = frames["train"]
@@ -221,7 +273,8 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
 
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: JSON strings may hold U+2028, U+0085 and others that splitlines() splits on.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -328,13 +381,13 @@ def write_splits(splits: Splits, folder: Path) -> None:
     """Write each split as parquet and the ordered label list as JSON into `folder`."""
     for name, frame in splits.items():
         frame.to_parquet(folder / f"{name}.parquet", index=False)
-    (folder / LABELS_FILE).write_text(json.dumps(splits.labels, indent=2) + "\n", encoding="utf-8")
+    (folder / LABELS_NAME).write_text(json.dumps(splits.labels, indent=2) + "\n", encoding="utf-8")
 
 
 def read_splits(folder: str | Path) -> Splits:
     """Read what `write_splits` wrote."""
     folder = Path(folder)
-    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
+    labels = read_label_list(folder)
     frames = {}
     for name in SPLITS:
         frame = pd.read_parquet(folder / f"{name}.parquet")

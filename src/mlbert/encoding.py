@@ -26,3 +26,8 @@ def encode_splits(splits: Splits, tokenizer: Any) -> Any:
         )
         encoded[name] = dataset.map(tokenize, batched=True, remove_columns=["text"], desc=f"tokenize {name}")
     return DatasetDict(encoded)
+
+
+def count_truncated(encoded: Any, max_length: int) -> int:
+    """How many encoded texts reached `max_length` tokens (and so were probably cut)."""
+    return sum(sum(len(ids) >= max_length for ids in dataset["input_ids"]) for dataset in encoded.values())

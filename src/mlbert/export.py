@@ -3,7 +3,6 @@ and the parity check that proves the ONNX graphs answer as the PyTorch model doe
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,14 +11,18 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .metrics import multilabel_metrics
-from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ParityError, export_onnx, optimize_onnx, quantize_onnx
-from .prediction import THRESHOLDS_FILE, load, load_torch_model
+from .errors import ParityError
+from .labels import config_labels
+from .metrics import CARD_METRICS, format_score, multilabel_metrics
+from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, export_onnx, optimize_onnx, quantize_onnx
+from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
+from .prediction import load, load_torch_model
 
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
-CARD_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")  # the model card's score columns
 PARITY_BATCH_SIZE = 32
+# Parity reports these scores for each backend, in this order.
+PARITY_METRICS = ("f1_micro", "f1_macro", "jaccard")
 
 FILE_ROLES = {
     "config.json": "architecture and label maps (`id2label`); read by every loader",
@@ -28,7 +31,9 @@ FILE_ROLES = {
     INT8_FILE: "dynamically quantised int8 ONNX graph; `predict --backend onnx-int8`",
     "tokenizer.json": "fast tokenizer (truncates at the trained `max_length`)",
     "tokenizer_config.json": "tokenizer settings",
-    THRESHOLDS_FILE: "per-label decision thresholds tuned on validation; applied by `predict` and `load()`",
+    THRESHOLDS_NAME: "per-label decision thresholds tuned on validation; applied by `predict` and `load()`",
+    TRAINING_PARAMS_NAME: "the params the model was trained with",
+    "manifest.json": "every file's size and SHA-256, the labels and the params; `load()` checks the files against it",
     "README.md": "this model card",
 }
 
@@ -38,13 +43,10 @@ def copy_model_files(model_dir: Path, thresholds_file: Path, out_dir: Path) -> l
     for path in model_dir.iterdir():
         if path.is_file() and path.name not in EXCLUDED_FILES:
             shutil.copy2(path, out_dir / path.name)
-    shutil.copy2(thresholds_file, out_dir / THRESHOLDS_FILE)
-    return labels_of(out_dir)
+    shutil.copy2(thresholds_file, out_dir / THRESHOLDS_NAME)
+    from transformers import AutoConfig
 
-
-def labels_of(folder: Path) -> list[str]:
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    return config_labels(AutoConfig.from_pretrained(out_dir, trust_remote_code=False))
 
 
 def write_onnx_files(out_dir: Path, quantize: bool, fp32_ffn_outputs: int = 0) -> list[str]:
@@ -52,10 +54,10 @@ def write_onnx_files(out_dir: Path, quantize: bool, fp32_ffn_outputs: int = 0) -
     the int8 graph keeps in fp32."""
     from transformers import AutoConfig, AutoTokenizer
 
-    config = AutoConfig.from_pretrained(out_dir)
+    config = AutoConfig.from_pretrained(out_dir, trust_remote_code=False)
     # Eager attention traces to the MatMul/Softmax pattern that onnxruntime fuses into Attention.
     model = load_torch_model(out_dir, config, attn_implementation="eager")
-    export_onnx(model, AutoTokenizer.from_pretrained(out_dir), out_dir / ONNX_FILE)
+    export_onnx(model, AutoTokenizer.from_pretrained(out_dir, trust_remote_code=False), out_dir / ONNX_FILE)
     optimize_onnx(out_dir / ONNX_FILE, config)
     if not quantize:
         return []
@@ -75,7 +77,7 @@ def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance
     torch_scores = multilabel_metrics(gold, expected, rule, labels)
     report: dict[str, Any] = {
         "n_texts": len(texts),
-        "torch": {key: torch_scores[key] for key in ("f1_micro", "f1_macro", "jaccard")},
+        "torch": {key: torch_scores[key] for key in PARITY_METRICS},
     }
     for backend in ("onnx", "onnx-int8"):
         if not (folder / (ONNX_FILE if backend == "onnx" else INT8_FILE)).is_file():
@@ -85,7 +87,7 @@ def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance
         report[backend] = {
             "max_abs_diff": float(np.abs(got - expected).max()),
             "label_agreement": float(((got >= rule) == (expected >= rule)).mean()),
-            **{key: scores[key] for key in ("f1_micro", "f1_macro", "jaccard")},
+            **{key: scores[key] for key in PARITY_METRICS},
             "f1_micro_drop": _drop(torch_scores["f1_micro"], scores["f1_micro"]),
             "jaccard_drop": _drop(torch_scores["jaccard"], scores["jaccard"]),
         }
@@ -121,17 +123,17 @@ def model_card(
     file_rows = "\n".join(f"| `{name}` | {FILE_ROLES.get(name, '')} |" for name in files)
     rows = "\n".join(
         f"| {split} | {metrics[split]['n_examples']} | "
-        + " | ".join(_fmt(metrics[split][key]) for key in CARD_METRICS)
+        + " | ".join(format_score(metrics[split][key]) for key in CARD_METRICS)
         + " |"
         for split in ("validation", "test")
     )
     per_label = "\n".join(
-        f"| {label} | {_fmt(s['precision'])} | {_fmt(s['recall'])} | {_fmt(s['f1'])} | {s['support']} |"
+        f"| {label} | {format_score(s['precision'])} | {format_score(s['recall'])} | {format_score(s['f1'])} | {s['support']} |"
         for label, s in metrics["test"]["per_label"].items()
     )
     rule = metrics["thresholds"]
     threshold = (
-        f"tuned on validation for {rule['objective']}; global {rule['default']}, per label in `{THRESHOLDS_FILE}`"
+        f"tuned on validation for {rule['objective']}; global {rule['default']}, per label in `{THRESHOLDS_NAME}`"
         if rule["rule"] == "tuned"
         else f"{rule['default']} for every label"
     )
@@ -182,7 +184,7 @@ ONNX directly: `onnxruntime.InferenceSession("{ONNX_FILE}", disabled_optimizers=
 takes what the tokenizer returns (`input_ids`, `attention_mask`, and `token_type_ids` where it
 makes them; int64, dynamic batch and length) and returns `logits`. The disabled fusions are
 slower on CPU than the standard ops the graphs keep; without that argument the answers are the
-same and serving is about 20% slower.
+same and serving is slower.
 
 ## ONNX parity (test split, {parity.get("n_texts", 0)} texts, same batches as PyTorch)
 
@@ -195,8 +197,8 @@ same and serving is about 20% slower.
 |---|---|{"---|" * len(CARD_METRICS)}
 {rows}
 
-At the plain 0.5 rule on test: micro-F1 {_fmt(metrics["test"]["at_0_5"]["f1_micro"])}, macro-F1
-{_fmt(metrics["test"]["at_0_5"]["f1_macro"])}, Jaccard {_fmt(metrics["test"]["at_0_5"]["jaccard"])}.
+At the plain 0.5 rule on test: micro-F1 {format_score(metrics["test"]["at_0_5"]["f1_micro"])}, macro-F1
+{format_score(metrics["test"]["at_0_5"]["f1_macro"])}, Jaccard {format_score(metrics["test"]["at_0_5"]["jaccard"])}.
 
 Per label on test:
 
@@ -222,16 +224,12 @@ def _fp32_note(nodes: Sequence[str]) -> str:
 def _parity_table(parity: dict[str, Any]) -> str:
     lines = ["| backend | max abs prob. diff vs torch | label agreement | micro-F1 | Jaccard |", "|---|---|---|---|---|"]
     torch_scores = parity.get("torch", {})
-    lines.append(f"| torch (fp32) | 0 | 100% | {_fmt(torch_scores.get('f1_micro'))} | {_fmt(torch_scores.get('jaccard'))} |")
+    lines.append(f"| torch (fp32) | 0 | 100% | {format_score(torch_scores.get('f1_micro'))} | {format_score(torch_scores.get('jaccard'))} |")
     for backend in ("onnx", "onnx-int8"):
         if backend in parity:
             row = parity[backend]
             lines.append(
                 f"| {backend} | {row['max_abs_diff']:.2e} | {100 * row['label_agreement']:.2f}% | "
-                f"{_fmt(row['f1_micro'])} | {_fmt(row['jaccard'])} |"
+                f"{format_score(row['f1_micro'])} | {format_score(row['jaccard'])} |"
             )
     return "\n".join(lines)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"

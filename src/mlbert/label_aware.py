@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import LabelError
+
 HEAD_KEY = "mlbert_head"
 PROMPT_KEY = "mlbert_label_prompt"
 LABEL_AWARE = "label_aware"
@@ -43,7 +45,7 @@ def label_prompt(tokenizer: Any, labels: Sequence[str]) -> dict[str, Any]:
     ]
     empty = [label for label, tokens in zip(labels, label_tokens) if not tokens]
     if empty:
-        raise ValueError(f"model.head label_aware: the tokenizer gives no tokens for label(s) {empty}")
+        raise LabelError(f"model.head label_aware: the tokenizer gives no tokens for label(s) {empty}")
     return {"input_ids": list(encoded["input_ids"]), "label_tokens": label_tokens, "text_type_id": 1}
 
 
@@ -102,24 +104,6 @@ def build_label_aware(encoder: nn.Module, tokenizer: Any, labels: Sequence[str])
     setattr(config, HEAD_KEY, LABEL_AWARE)
     setattr(config, PROMPT_KEY, prompt)
     return LabelAwareClassifier(encoder, prompt)
-
-
-def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> None:
-    """The label segment comes on top of `tokenize.max_length`: the sum must fit the model's
-    position embeddings. A no-op for the plain head."""
-    from .modeling import position_limit
-    from .params import ParamsError
-
-    prompt = getattr(model, "prompt_ids", None)
-    limit = position_limit(model.config)
-    if prompt is None or limit is None:
-        return
-    total = max_length + len(prompt) - 1  # the prompt's [CLS] replaces the text's
-    if total > limit:
-        raise ParamsError(
-            f"tokenize.max_length {max_length} plus the {len(prompt) - 1}-token label segment of "
-            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
-        )
 
 
 def is_label_aware(config: Any) -> bool:

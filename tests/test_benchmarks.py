@@ -1,0 +1,325 @@
+"""Every script in benchmarks/, run end to end on a tiny random BERT and a few invented texts
+(seconds, no network, no real data): each prints the table it promises, with numbers in range.
+
+pipeline.py runs `dvc repro` stage by stage; here the stages are replaced by a recorder and its
+report is read from the metrics.json the evaluate stage writes for the tiny model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from mlbert.data import SEMEVAL_FILES, Splits, read_splits, write_splits
+from mlbert.labels import labels_to_multi_hot
+from mlbert.metrics import format_score, multilabel_metrics
+from mlbert.params import HEADLINE_METRICS
+from mlbert.paths import THRESHOLDS_NAME
+from tiny_models import tiny_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LABELS = ["calm", "delight", "gloom"]
+WORDS = ["sunny", "rainy", "quiet", "loud", "bright", "grey", "happy", "tired", "warm", "cold"]
+SERVING_BACKENDS = ["PyTorch fp32", "PyTorch bf16 autocast", "ONNX fp32", "ONNX int8"]
+
+
+def run_path(path: str):
+    """The script at `path` (from the repository root) as a module, imported as `python <path>` runs it."""
+    spec = importlib.util.spec_from_file_location(Path(path).stem, REPO_ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def script(name: str):
+    return run_path(f"benchmarks/{name}.py")
+
+
+def table(output: str, header: str) -> list[list[str]]:
+    """The body of the markdown table whose header line starts with `header`, as rows of cells."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def invented_split(prefix: str, count: int) -> pd.DataFrame:
+    """`count` made-up texts of varied length, with labels that give every label positives and negatives."""
+    texts = [f"{prefix} note {i}: " + " ".join(WORDS[(i + k) % 10] for k in range(1 + 3 * (i % 5))) for i in range(count)]
+    labels = [[name for j, name in enumerate(LABELS) if (i + j) % 3 == 0 or (i * j) % 4 == 1] for i in range(count)]
+    return pd.DataFrame({"id": [f"{prefix}-{i:03d}" for i in range(count)], "text": texts, "labels": labels})
+
+
+def tiny_classifier(seed: int):
+    """A two-layer BERT with a plain multi-label head over LABELS; wide initial weights, so that
+    its probabilities differ from text to text and from seed to seed."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = tiny_config(
+        initializer_range=0.5, problem_type="multi_label_classification",
+        id2label=dict(enumerate(LABELS)), label2id={name: i for i, name in enumerate(LABELS)},
+    )  # fmt: skip
+    return BertForSequenceClassification(config).eval()
+
+
+def write_model_folder(folder: Path, tokenizer, seed: int) -> Path:
+    """A model folder as train writes it (safetensors, config, tokenizer) plus a thresholds.json."""
+    folder.mkdir(parents=True)
+    tiny_classifier(seed).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / THRESHOLDS_NAME).write_text(json.dumps({"default": 0.5, "objective": None, "per_label": {"delight": 0.45}}))
+    return folder
+
+
+def probabilities_of(folder: Path, texts: list[str]) -> np.ndarray:
+    from mlbert.prediction import load
+
+    return load(folder, backend="torch").predict_proba(texts)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """data/prepared as the prepare stage writes it, with invented texts."""
+    folder = tmp_path_factory.mktemp("prepared")
+    splits = Splits(
+        train=invented_split("train", 6), validation=invented_split("val", 16), test=invented_split("test", 12), labels=LABELS
+    )
+    write_splits(splits, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tokenizer) -> Path:
+    """An exported folder: the model folder plus model.onnx and model.int8.onnx, as export writes them."""
+    from mlbert.export import write_onnx_files
+
+    folder = write_model_folder(tmp_path_factory.mktemp("export") / "model", tokenizer, seed=0)
+    write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def other_seed(tmp_path_factory, tokenizer) -> Path:
+    return write_model_folder(tmp_path_factory.mktemp("seed1") / "model", tokenizer, seed=1)
+
+
+def numbers(cells: list[str]) -> list[float]:
+    return [float(cell.rstrip("x%")) for cell in cells]
+
+
+# serving.py
+
+
+def test_serving_prints_one_row_per_backend_against_pytorch_fp32(exported, prepared, capsys):
+    assert script("serving").main(
+        ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--batch-size", "4"]
+    ) == 0  # fmt: skip
+    output = capsys.readouterr().out
+    assert output.startswith("12 test texts, batch 4 (median of 1 passes), 2 single-text requests")
+    rows = {row[0]: row[1:] for row in table(output, "| backend | texts/s (batch 4) |")}
+    assert list(rows) == SERVING_BACKENDS
+    for name, cells in rows.items():
+        per_second, speed_up, p50, p95, diff, agreement, micro_f1, jaccard = numbers(cells)
+        assert per_second > 0 and speed_up > 0 and 0 < p50 <= p95, name
+        assert 0 <= diff <= 1 and 0 <= agreement <= 100 and 0 <= micro_f1 <= 1 and 0 <= jaccard <= 1, name
+    reference = rows["PyTorch fp32"]
+    assert reference[1] == "1.00x" and reference[4:6] == ["0.0e+00", "100.00%"]
+    assert float(rows["ONNX fp32"][4]) <= 1e-4
+    test = read_splits(prepared).test
+    expected = multilabel_metrics(
+        labels_to_multi_hot(test["labels"], LABELS), probabilities_of(exported, test["text"].tolist()), [0.5, 0.45, 0.5], LABELS
+    )
+    assert reference[6:] == [format_score(expected["f1_micro"]), format_score(expected["jaccard"])]
+
+
+def test_serving_levers_add_the_alternative_graphs_and_the_batching_order(exported, prepared, capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    script("serving").main(
+        ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "1", "--batch-size", "4", "--levers"]
+    )  # fmt: skip
+    output = capsys.readouterr().out
+    rows = table(output, "| backend |")
+    assert [row[0] for row in rows] == SERVING_BACKENDS + [
+        "ONNX fp32, not fused", "ONNX int8, session fuses SkipLayerNorm back", "ONNX int8, every FFN output quantised",
+        "ONNX int8, 2 FFN outputs fp32", "ONNX int8, per-tensor", "ONNX int8, head quantised too",
+    ]  # fmt: skip
+    assert float(rows[4][5]) <= 1e-4  # the un-fused fp32 graph answers as PyTorch does
+    order = output.split("Batching order (batch 4, texts/s): file order vs sorted by length\n")[1].splitlines()
+    assert [line.split(":")[0] for line in order] == ["- PyTorch fp32", "- ONNX int8"]
+    assert all(line.endswith("sorted by length") and " in file order, " in line for line in order)
+    assert list(tmp_path.iterdir()) == []  # the lever graphs were written to a scratch folder, then removed
+
+
+# profile_onnx.py
+
+
+def test_profile_onnx_prints_each_operator_types_share_of_the_kernel_time(exported, prepared, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # onnxruntime writes its trace into the working folder
+    graph = exported / "model.int8.onnx"
+    assert script("profile_onnx").main([str(graph), "--data", str(prepared), "--texts", "5", "--threads", "1"]) == 0
+    output = capsys.readouterr().out
+    assert output.startswith(f"{graph}: 5 texts, kernel time ")
+    rows = table(output, "| operator | ms | share |")
+    shares = [float(share.rstrip("%")) for _, _, share in rows]
+    assert 3 <= len(rows) <= 12 and shares == sorted(shares, reverse=True)
+    assert all(0 < share <= 100 for share in shares) and sum(shares) <= 100.1
+    assert {"QAttention", "DynamicQuantizeMatMul", "MatMulInteger", "DynamicQuantizeLinear"} & {row[0] for row in rows}
+    assert list(tmp_path.iterdir()) == []  # the profiler's trace is removed
+
+
+# seed_ensemble.py
+
+
+def test_seed_ensemble_scores_each_model_and_their_mean_under_the_evaluate_rule(
+    exported, other_seed, prepared, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump({"evaluate": {"threshold": "tuned", "per_label": True}}))
+    assert script("seed_ensemble").main([str(exported), str(other_seed), "--data", str(prepared)]) == 0
+    output = capsys.readouterr().out
+    assert output.startswith("rule from the evaluate params: threshold tuned, objective headline_mean, per_label True")
+    rows = table(output, "| model | threshold |")
+    assert [row[0] for row in rows] == [str(exported), str(other_seed), "ensemble (mean)"]
+    for row in rows:
+        threshold, *scores = numbers(row[1:])
+        assert 0 < threshold < 1 and len(scores) == 6 and all(0 <= score <= 1 for score in scores)
+    assert rows[0][1:] != rows[1][1:]  # two seeds, two different models
+
+
+def test_seed_ensemble_refuses_a_single_model(exported, prepared):
+    with pytest.raises(SystemExit) as exit_info:
+        script("seed_ensemble").main([str(exported), "--data", str(prepared)])
+    assert exit_info.value.code == 2
+
+
+# thresholds.py
+
+
+def test_thresholds_scores_every_rule_by_cross_validation_and_on_test(exported, prepared, capsys):
+    from mlbert.thresholds import OBJECTIVES
+
+    assert script("thresholds").main(["--model", str(exported), "--data", str(prepared), "--folds", "2", "--repeats", "1"]) == 0
+    rows = {row[0]: row[1:] for row in table(capsys.readouterr().out, "| rule | CV Jaccard |")}
+    assert list(rows)[:3] == ["fixed 0.5", "headline_mean, global", "headline_mean, per label, shrinkage 0"]
+    assert len(rows) == 1 + 5 * len(OBJECTIVES)
+    assert all(0 <= value <= 1 for cells in rows.values() for value in numbers(cells))
+    # A fixed rule fits nothing, so its cross-validated score is its validation score.
+    splits = read_splits(prepared)
+    for cells, split in ((rows["fixed 0.5"][:3], splits.validation), (rows["fixed 0.5"][3:], splits.test)):
+        scores = multilabel_metrics(
+            labels_to_multi_hot(split["labels"], LABELS), probabilities_of(exported, split["text"].tolist()), 0.5, LABELS
+        )
+        assert cells == [format_score(scores[key]) for key in HEADLINE_METRICS]
+
+
+# averaging.py
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """Three epochs' checkpoints (steps 2, 4, 6) as the Trainer saves them; by validation
+    headline_mean the second epoch is best and the first worst."""
+    from transformers import TrainerState
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    history = [{"epoch": epoch, "step": 2 * epoch, "eval_headline_mean": mean} for epoch, mean in ((1, 0.3), (2, 0.5), (3, 0.4))]
+    for entry in history:
+        checkpoint = folder / f"checkpoint-{entry['step']}"
+        tiny_classifier(seed=10 + entry["epoch"]).save_pretrained(checkpoint)
+        TrainerState(log_history=history[: entry["epoch"]]).save_to_json(str(checkpoint / "trainer_state.json"))
+    return folder
+
+
+def test_averaging_scores_each_epoch_the_best_and_the_last_on_validation(exported, checkpoints, prepared, tokenizer, capsys):
+    assert script("averaging").main(["--checkpoints", str(checkpoints), "--model", str(exported), "--data", str(prepared)]) == 0
+    rows = table(capsys.readouterr().out, "| candidate | epochs | Jaccard | micro-F1 | macro-F1 | mean |")
+    assert [row[:2] for row in rows] == [
+        ["epoch 1", "1"], ["epoch 2", "2"], ["epoch 3", "3"], ["best 2", "2, 3"], ["best 3", "1, 2, 3"], ["last 3", "1, 2, 3"],
+    ]  # fmt: skip
+    scores = {row[0]: numbers(row[2:]) for row in rows}
+    for name, (jaccard, micro, macro, mean) in scores.items():
+        assert all(0 <= value <= 1 for value in (jaccard, micro, macro)), name
+        assert mean == pytest.approx((jaccard + micro + macro) / 3, abs=1e-4), name
+    assert scores["best 3"] == scores["last 3"]  # the same three epochs, averaged
+    # An epoch alone is that checkpoint's model, not the --model folder's weights.
+    from mlbert.prediction import predict_probabilities, torch_forward
+
+    validation = read_splits(prepared).validation
+    second = predict_probabilities(torch_forward(tiny_classifier(seed=12)), tokenizer, validation["text"].tolist(), len(LABELS))
+    alone = multilabel_metrics(labels_to_multi_hot(validation["labels"], LABELS), second, 0.5, LABELS)
+    assert rows[1][2:5] == [format_score(alone[key]) for key in HEADLINE_METRICS]
+
+
+# pipeline.py
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory, exported, prepared) -> Path:
+    """A repository root after the evaluate stage has run on the tiny model: its metrics.json."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("repo")
+    shutil.copytree(prepared, root / "data/prepared")
+    shutil.copytree(exported, root / "models/trained")
+    (root / "params.yaml").write_text(yaml.safe_dump({"evaluate": {"threshold": "tuned", "per_label": True}}))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        run_path("stages/evaluate.py").main()
+    return root
+
+
+def test_pipeline_links_the_official_files_runs_each_stage_and_reports_the_scores(evaluated, tmp_path, capsys, monkeypatch):
+    official = tmp_path / "official"
+    official.mkdir()
+    for name in SEMEVAL_FILES.values():
+        (official / name).write_text("invented placeholder\n")
+    commands = []
+    monkeypatch.chdir(evaluated)
+    pipeline = script("pipeline")
+
+    def record(command: list[str], check: bool) -> subprocess.CompletedProcess:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(pipeline.subprocess, "run", record)
+    assert pipeline.main(["--data-dir", str(official), "--force"]) == 0
+
+    assert all((evaluated / "data/raw" / name).resolve() == (official / name).resolve() for name in SEMEVAL_FILES.values())
+    assert [command[2:] for command in commands] == [
+        ["dvc", "repro", "--single-item", stage, "--force"] for stage in ("prepare", "tokenize", "train", "evaluate", "export")
+    ]
+    output = capsys.readouterr().out
+    stages = [row[0] for row in table(output, "| stage | wall time |")]
+    assert stages == ["prepare", "tokenize", "train", "evaluate", "export", "**total**"]
+    metrics = json.loads((evaluated / "metrics.json").read_text())
+    assert f"Thresholds: tuned (headline_mean), global {metrics['thresholds']['default']}" in output
+    splits = table(output, "| split, rule |")
+    assert [row[0] for row in splits] == ["validation, tuned", "validation, 0.5", "test, tuned", "test, 0.5"]
+    assert splits[2][1:] == [format_score(metrics["test"][key]) for key in ("jaccard", "f1_micro", "f1_macro", "accuracy")]
+    assert table(output, "| test (12 texts) |")[0][0] == "**this pipeline**"
+    per_label = table(output, "| label | test F1 |")
+    assert [row[0] for row in per_label] == LABELS
+    assert [float(row[4]) for row in per_label] == pytest.approx(list(metrics["thresholds"]["per_label"].values()), abs=0.005)
+    assert "Target Jaccard >= 0.59, micro-F1 >= 0.7, macro-F1 >= 0.56: " in output
+
+
+def test_pipeline_names_a_missing_official_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("params.yaml").write_text(yaml.safe_dump({"prepare": {"dir": "raw"}}))
+    with pytest.raises(SystemExit, match="2018-E-c-En-train.txt not found"):
+        script("pipeline").main(["--data-dir", str(tmp_path)])

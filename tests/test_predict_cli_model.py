@@ -1,0 +1,139 @@
+"""`predict` end to end on a tiny randomly initialised BERT folder (seconds): output written whole
+or not at all, CSV escaping, stdin lines, and a damaged model folder named in one line."""
+
+import csv
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlbert import cli
+
+from tiny_models import tiny_config
+
+PREDICT = str(Path(sys.executable).parent / "predict")
+LABELS = ["anger", "joy"]
+TEXTS = ["so happy today", "this is awful", "meh", "what a day"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tokenizer):
+    """A trained-model folder as `load()` reads it: config, safetensors weights, tokenizer, thresholds."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = tiny_config(id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
+    folder = tmp_path_factory.mktemp("model") / "export"
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {"joy": 0.3}}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def damaged(model_dir, tmp_path):
+    """A copy of the model folder, to break."""
+    return Path(shutil.copytree(model_dir, tmp_path / "damaged"))
+
+
+def run(*args, stdin=b""):
+    return subprocess.run([PREDICT, *map(str, args)], input=stdin, capture_output=True, timeout=300)
+
+
+def one_line_error(err: str) -> str:
+    assert err.count("\n") == 1 and err.startswith("predict: error: ") and "Traceback" not in err, err
+    return err
+
+
+def test_stdin_is_split_at_newlines_only(model_dir):
+    result = run("--model", model_dir, stdin="a\u2028b\x0cc\u0085d\r\nsecond\n".encode("utf-8"))
+    assert result.returncode == 0, result.stderr.decode()
+    assert [json.loads(line)["text"] for line in result.stdout.decode("utf-8").split("\n")[:-1]] == [
+        "a\u2028b\x0cc\u0085d",
+        "second",
+    ]
+
+
+def test_a_truncated_model_safetensors_is_one_line_naming_the_file(damaged):
+    weights = damaged / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    result = run("--model", damaged, "--backend", "torch", "a text")
+    assert result.returncode == 1 and result.stdout == b""
+    assert f"{weights} cannot be loaded" in one_line_error(result.stderr.decode())
+
+
+def test_a_damaged_onnx_graph_is_one_line_naming_the_file(damaged, capsys):
+    graph = damaged / "model.onnx"  # the default backend once it is there
+    graph.write_bytes((damaged / "model.safetensors").read_bytes()[:1000])
+    assert cli.main(["--model", str(damaged), "a text"]) == 1
+    assert f"{graph} cannot be loaded" in one_line_error(capsys.readouterr().err)
+
+
+def test_a_bad_thresholds_json_is_one_line_naming_the_file(damaged, capsys):
+    (damaged / "thresholds.json").write_text('{"default": 0.5, "per_label": {"joy":', encoding="utf-8")
+    assert cli.main(["--model", str(damaged), "--backend", "torch", "a text"]) == 1
+    assert f"{damaged / 'thresholds.json'} is not a thresholds file" in one_line_error(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("flags", "cell"), [([], "'=HYPERLINK(\"x\")"), (["--no-csv-escape"], '=HYPERLINK("x")')])
+def test_csv_output_escapes_formulas_unless_told_not_to(model_dir, tmp_path, flags, cell):
+    output = tmp_path / "out.csv"
+    argv = ["--model", str(model_dir), "--format", "csv", "--output", str(output), *flags, '=HYPERLINK("x")', "fine"]
+    assert cli.main(argv) == 0
+    with output.open(encoding="utf-8", newline="") as handle:
+        assert [row["text"] for row in csv.DictReader(handle)] == [cell, "fine"]
+
+
+def test_the_output_replaces_the_old_one_whole_and_nothing_else_is_left(model_dir, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    output = folder / "predictions.jsonl"
+    output.write_text("old\n", encoding="utf-8")
+    output.chmod(0o640)
+    assert cli.main(["--model", str(model_dir), "--output", str(output), *TEXTS]) == 0
+    assert [json.loads(line)["text"] for line in output.read_text(encoding="utf-8").splitlines()] == TEXTS
+    assert [path.name for path in folder.iterdir()] == ["predictions.jsonl"]
+    assert stat.S_IMODE(output.stat().st_mode) == 0o640  # the permissions of the file it replaced
+
+
+@pytest.mark.parametrize("before", [None, "old predictions\n"])
+def test_a_failure_mid_write_leaves_no_temp_file_and_no_partial_output(model_dir, tmp_path, monkeypatch, before):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    output = folder / "predictions.jsonl"
+    if before is not None:
+        output.write_text(before, encoding="utf-8")
+    format_results = cli.format_results
+
+    def fails_on_the_third_text(*args, **kwargs):
+        for number, line in enumerate(format_results(*args, **kwargs), start=1):
+            if number == 3:
+                raise RuntimeError("failed on the third text")
+            yield line
+
+    monkeypatch.setattr(cli, "format_results", fails_on_the_third_text)
+    with pytest.raises(RuntimeError, match="third text"):
+        cli.main(["--model", str(model_dir), "--output", str(output), *TEXTS])
+    if before is None:
+        assert list(folder.iterdir()) == []
+    else:
+        assert list(folder.iterdir()) == [output] and output.read_text(encoding="utf-8") == before
+
+
+def test_an_output_that_is_a_pipe_is_written_in_place(model_dir, tmp_path):
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    reader = subprocess.Popen(["cat", str(pipe)], stdout=subprocess.PIPE)
+    try:
+        assert cli.main(["--model", str(model_dir), "--output", str(pipe), *TEXTS]) == 0
+        received, _ = reader.communicate(timeout=60)
+    finally:
+        reader.kill()
+    assert [json.loads(line)["text"] for line in received.decode("utf-8").splitlines()] == TEXTS
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
