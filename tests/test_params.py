@@ -86,7 +86,7 @@ def test_wrong_types_are_named(raw, message):
         ({"train": {"label_correlation_weight": 1.5}}, "train.label_correlation_weight must be <= 1.0"),
         ({"train": {"pos_weight": "yes"}}, "train.pos_weight must be true/false"),
         ({"prepare": {"validation_fraction": 0}}, "prepare.validation_fraction must be > 0.0"),
-        ({"prepare": {"source": "web"}}, "prepare.source must be one of auto, semeval, hub, files"),
+        ({"prepare": {"source": "web"}}, "prepare.source must be one of auto, semeval, hub, demo, files"),
         ({"train": {"bf16": "yes"}}, "train.bf16 must be one of auto, true, false"),
     ],
 )

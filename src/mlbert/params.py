@@ -28,7 +28,8 @@ PARAMS_FILE = "params.yaml"
 # The packaged copy of this Hub model is used when the package is installed (see modeling.py).
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
-SOURCES = ("auto", "semeval", "hub", "files")
+# auto: the SemEval files in prepare.dir, else the Hub's copy, else the bundled demo data set.
+SOURCES = ("auto", "semeval", "hub", "demo", "files")
 HEADS = ("cls", "label_aware")
 # The three scores the task is judged on, and their mean: one number for "good on all three at
 # once". Any of the four can pick the epoch kept (train.select_epoch_by) and be what threshold

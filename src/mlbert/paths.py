@@ -18,7 +18,10 @@ PER_LABEL_F1_PATH = Path("plots/per_label_f1.json")  # evaluate: bar chart data 
 EXPORT_DIR = Path("models/export")  # export: the served folder
 EXPORT_METRICS_PATH = Path("export_metrics.json")  # export: ONNX parity on test
 
+DEMO_DIR = Path("data/demo/goemotions")  # the bundled demo data set (GoEmotions test split)
+
 # Inside a folder
 LABELS_NAME = "labels.json"  # the ordered label list, in data/prepared and data/tokenized
+DATASET_NAME = "dataset.json"  # which data set prepare read, in data/prepared
 THRESHOLDS_NAME = "thresholds.json"  # the decision rule, in an exported model folder
 TRAINING_PARAMS_NAME = "training_params.json"  # the params a trained model was made with
