@@ -1,16 +1,18 @@
 """evaluate: fit the decision thresholds on validation, then score validation and test.
 
 Outputs: models/thresholds.json (the rule `predict` and the export apply, with the params it was
-fitted with), metrics.json ({"validation": {...}, "test": {...}, "thresholds": {...}}; each
+fitted with), metrics.json ({"dataset": name, "validation": {...}, "test": {...}, "thresholds": {...}}; each
 split's scores under the rule in force, and under the plain 0.5 rule in `at_0_5`),
 plots/precision_recall/<label>.json (test precision-recall curve per label) and
-plots/per_label_f1.json.
+plots/per_label_f1.json, and predictions/{validation,test}.parquet (per-text probabilities and
+gold labels, which `compare-runs` reads; DVC-cached, never committed to git).
 """
 
 import json
 from dataclasses import asdict
 
-from mlbert.data import read_splits
+from mlbert.comparison import PREDICTIONS_DIR, prediction_frame
+from mlbert.data import read_dataset_card, read_splits
 from mlbert.errors import DataError
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import AT_HALF_METRICS, format_score, multilabel_metrics, precision_recall_points
@@ -35,7 +37,7 @@ def main() -> str:
         scored[name] = (gold, classifier.predict_proba(frame["text"].tolist(), params.batch_size, progress=True))
 
     rule = decision_rule(params, *scored["validation"])  # validation only: test never chooses anything
-    report = {}
+    report = {"dataset": read_dataset_card(PREPARED_DIR)["name"]}
     for name, (gold, probabilities) in scored.items():
         report[name] = multilabel_metrics(gold, probabilities, rule.per_label, splits.labels)
         at_half = multilabel_metrics(gold, probabilities, 0.5, splits.labels)
@@ -52,6 +54,11 @@ def main() -> str:
         for label, points in precision_recall_points(*scored["test"], splits.labels).items():
             (curves / f"{label}.json").write_text(json.dumps(points, indent=2) + "\n", encoding="utf-8")
         outputs.json(PER_LABEL_F1_PATH, [{"label": label, "f1": s["f1"]} for label, s in per_label if s["f1"] is not None])
+        predictions = outputs.dir(PREDICTIONS_DIR)  # for `compare-runs`: DVC-cached, never in git
+        for name, (_, probabilities) in scored.items():
+            frame = getattr(splits, name)
+            table = prediction_frame(frame["id"], frame["labels"], probabilities, splits.labels)
+            table.to_parquet(predictions / f"{name}.parquet", index=False)
     test, half = report["test"], report["test"]["at_0_5"]
     return (
         f"test micro-F1 {format_score(test['f1_micro'])}, macro-F1 {format_score(test['f1_macro'])}, "

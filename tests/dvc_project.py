@@ -1,4 +1,5 @@
-"""Helpers for the end-to-end tests: a git + DVC copy of this project on a slice of real data."""
+"""Helpers for the end-to-end tests: a git + DVC copy of this project on a slice of real data:
+the SemEval-2018 E-c files when SEMEVAL_DIR names their folder, else the bundled demo data set."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+
+from mlbert.data import SEMEVAL_LABELS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
@@ -25,13 +29,31 @@ RESULT_FILES = ("dvc.lock", "metrics.json")
 RESULT_DIRS = ("dvclive/", "plots/")
 
 
-def semeval_dir_or_skip() -> Path:
+@dataclass(frozen=True)
+class DataSlice:
+    """The data an end-to-end project runs on: prepare params, the data set's name, its labels."""
+
+    prepare: dict
+    name: str
+    labels: tuple[str, ...]
+
+
+def data_slice() -> DataSlice:
     value = os.environ.get("SEMEVAL_DIR")
     if not value:
-        pytest.skip("set SEMEVAL_DIR to the folder with the SemEval-2018 E-c files to run the pipeline")
+        labels = (REPO_ROOT / "data/demo/goemotions/emotions.txt").read_text(encoding="utf-8").split()
+        return DataSlice({"source": "demo"}, "goemotions-demo", tuple(labels))
     folder = Path(value).resolve()
     assert (folder / "2018-E-c-En-train.txt").is_file(), f"SEMEVAL_DIR={folder} lacks the E-c files"
-    return folder
+    return DataSlice({"source": "semeval", "dir": str(folder)}, "semeval2018-ec", SEMEVAL_LABELS)
+
+
+def semeval_dir_or_skip() -> Path:
+    """The SemEval files' folder, for the checks that only the reference task can make."""
+    value = os.environ.get("SEMEVAL_DIR")
+    if not value:
+        pytest.skip("set SEMEVAL_DIR to the folder with the SemEval-2018 E-c files for SemEval-specific checks")
+    return Path(value).resolve()
 
 
 def environment() -> dict[str, str]:
@@ -85,8 +107,21 @@ def edited_params(repo: Path, group: str, **values) -> Iterator[None]:
         yield
 
 
-def make_project(folder: Path, semeval_dir: Path) -> Path:
+def make_project(folder: Path, data: DataSlice) -> Path:
     """Copy this project's files (not its results) into `folder`, set the slice, commit it."""
+    copy_project_files(folder)
+    edit_params(folder, "prepare", **data.prepare, **SLICE["prepare"])
+    edit_params(folder, "tokenize", **SLICE["tokenize"])
+    edit_params(folder, "train", **SLICE["train"])
+    run(folder, "git", "init", "-q", "-b", "main")
+    run(folder, "git", "add", "-A")
+    run(folder, "git", "commit", "-qm", "slice of the pipeline")
+    return folder
+
+
+def copy_project_files(folder: Path) -> Path:
+    """Copy what a fresh clone of this project holds (tracked and new files, not its results and
+    not ignored data) into `folder`."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT, capture_output=True, text=True, check=True,
@@ -97,10 +132,4 @@ def make_project(folder: Path, semeval_dir: Path) -> Path:
             continue
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, folder / name)
-    edit_params(folder, "prepare", dir=str(semeval_dir), **SLICE["prepare"])
-    edit_params(folder, "tokenize", **SLICE["tokenize"])
-    edit_params(folder, "train", **SLICE["train"])
-    run(folder, "git", "init", "-q", "-b", "main")
-    run(folder, "git", "add", "-A")
-    run(folder, "git", "commit", "-qm", "slice of the pipeline")
     return folder

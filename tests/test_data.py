@@ -49,11 +49,6 @@ def test_auto_source_picks_the_official_files_when_present(semeval_dir):
     assert resolve_source(PrepareParams(source="auto", dir=str(semeval_dir))) == "semeval"
 
 
-def test_auto_source_without_files_or_hub_says_how_to_get_the_data(tmp_path, offline_hub):
-    with pytest.raises(DataError, match="lacks 2018-E-c-En-train.txt.*codalab.*prepare.source: files"):
-        resolve_source(PrepareParams(source="auto", dir=str(tmp_path)))
-
-
 def test_hub_source_offline_fails_fast_with_advice(offline_hub):
     with pytest.raises(DataError, match="HF_HUB_OFFLINE is set.*local folder"):
         load_splits(PrepareParams(source="hub"))

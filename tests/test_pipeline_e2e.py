@@ -1,5 +1,6 @@
 """End to end: the real `dvc repro` in a git + DVC copy of this repository, on a small slice of
-the real SemEval-2018 E-c data (folder given by SEMEVAL_DIR), with the packaged model.
+real data (the SemEval-2018 E-c files when SEMEVAL_DIR names their folder, else the bundled demo
+data set), with the packaged model.
 
 The tests share one pipeline run and go in file order: first what the run produced, then how
 DVC's caching reacts to param changes.
@@ -28,18 +29,19 @@ from dvc_project import (
     params_restored,
     ran_stages,
     run,
-    semeval_dir_or_skip,
+    data_slice,
 )
 
 HEADLINE = ("f1_micro", "f1_macro", "roc_auc_micro", "roc_auc_macro", "accuracy", "jaccard")
 
 pytestmark = pytest.mark.e2e
+DATA = data_slice()
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A fresh git + DVC repository holding this project's files, after one `dvc repro`."""
-    repo = make_project(tmp_path_factory.mktemp("pipeline"), semeval_dir_or_skip())
+    repo = make_project(tmp_path_factory.mktemp("pipeline"), DATA)
     repro = dvc(repo, "repro")
     assert ran_stages(repro.stdout) == list(STAGES), repro.stdout
     run(repo, "git", "add", "-A")
@@ -49,14 +51,15 @@ def repo(tmp_path_factory) -> Path:
 
 def test_metrics_cover_validation_and_test_with_sane_values(repo):
     metrics = json.loads((repo / "metrics.json").read_text())
-    assert set(metrics) == {"validation", "test", "thresholds"}
+    assert set(metrics) == {"dataset", "validation", "test", "thresholds"}
+    assert metrics["dataset"] == DATA.name
     for split in ("validation", "test"):
         scores = metrics[split]
         assert scores["n_examples"] == 48
         for key in HEADLINE:
             assert 0.0 <= scores[key] <= 1.0, (split, key, scores[key])
         assert scores["roc_auc_micro"] > 0.5  # better than chance, even after one short epoch
-        assert len(scores["per_label"]) == 11
+        assert len(scores["per_label"]) == len(DATA.labels)
         assert set(scores["at_0_5"]) == {"f1_micro", "f1_macro", "jaccard", "accuracy"}
 
 
@@ -64,7 +67,7 @@ def test_thresholds_are_tuned_on_validation_and_exported(repo):
     metrics = json.loads((repo / "metrics.json").read_text())
     rule = metrics["thresholds"]
     assert rule["rule"] == "tuned" and rule["objective"] == "headline_mean"
-    assert len(rule["per_label"]) == 11 and all(0.0 < t < 1.0 for t in rule["per_label"].values())
+    assert len(rule["per_label"]) == len(DATA.labels) and all(0.0 < t < 1.0 for t in rule["per_label"].values())
     exported = json.loads((repo / "models/export/thresholds.json").read_text())
     assert exported["per_label"] == rule["per_label"]
 
@@ -108,7 +111,7 @@ def test_the_default_label_aware_export_loads_with_mlbert_load(repo):
 
     classifier = load(repo / "models/export", backend="torch")
     (result,) = classifier.predict(["What a lovely, happy morning!"])
-    assert len(result["scores"]) == 11
+    assert len(result["scores"]) == len(DATA.labels)
     assert all(0.0 <= p <= 1.0 for p in result["scores"].values())
     assert set(json.loads((repo / "models/export/thresholds.json").read_text())) >= {"default", "per_label"}
     card = (repo / "models/export/README.md").read_text()
@@ -119,7 +122,7 @@ def test_the_predict_command_prints_one_json_line_per_text(repo):
     result = run(repo, str(Path(sys.executable).parent / "predict"), "I love this", "I hate waiting")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["text"] for line in lines] == ["I love this", "I hate waiting"]
-    assert all(len(line["scores"]) == 11 and isinstance(line["labels"], list) for line in lines)
+    assert all(len(line["scores"]) == len(DATA.labels) and isinstance(line["labels"], list) for line in lines)
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
@@ -136,7 +139,7 @@ def test_predict_reads_tables_with_each_backend_and_writes_csv(repo, tmp_path, b
         "--backend", backend, "--format", "csv",
     )  # fmt: skip
     header, *rows = result.stdout.splitlines()
-    assert header.split(",")[:3] == ["text", "labels", "anger"] and len(rows) == 2
+    assert header.split(",")[:3] == ["text", "labels", DATA.labels[0]] and len(rows) == 2
 
 
 def test_predict_names_a_missing_column(repo, tmp_path):
@@ -254,6 +257,30 @@ def test_an_experiment_with_a_set_param_shows_up_in_exp_show(repo):
     run(repo, "git", "checkout", "--", ".")
 
 
+def test_compare_runs_gives_each_metric_a_paired_interval_between_a_commit_and_an_experiment(repo):
+    # the per-text predictions of both come from DVC's cache, not from the workspace
+    result = run(
+        repo, str(Path(sys.executable).parent / "compare-runs"), "HEAD", "lr-3e-5", "--samples", "200", "--json"
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["texts"] == 48 and set(report["metrics"]) == {"jaccard", "f1_micro", "f1_macro", "headline_mean"}
+    for row in report["metrics"].values():
+        assert row["difference"] == pytest.approx(row["b"] - row["a"]) and row["low"] <= row["high"]
+    assert not (repo / "predictions").exists() or "predictions" in (repo / ".gitignore").read_text()
+
+
+def test_a_seed_experiment_and_its_baseline_are_summarised_as_one_group(repo):
+    with params_restored(repo):
+        dvc(repo, "exp", "run", "-n", "seed-43", "-S", "train.seed=43")
+    run(repo, "git", "checkout", "--", ".")
+    result = run(repo, str(Path(sys.executable).parent / "summarise-seeds"), "HEAD", "seed-43", "--json")
+    (group,) = json.loads(result.stdout)
+    assert group["varying"] == {} and group["revs"] == ["HEAD", "seed-43"]
+    jaccard = group["scores"]["test.jaccard"]
+    assert jaccard["min"] <= jaccard["mean"] <= jaccard["max"] and jaccard["std"] >= 0.0
+    dvc(repo, "checkout")
+
+
 def test_the_plain_cls_head_with_pos_weight_exports_a_transformers_pipeline_folder(repo):
     from transformers import pipeline
 
@@ -262,14 +289,14 @@ def test_the_plain_cls_head_with_pos_weight_exports_a_transformers_pipeline_fold
         edit_params(repo, "train", pos_weight=True, label_correlation_weight=0.0)
         result = dvc(repo, "repro")
         assert ran_stages(result.stdout) == ["train", "evaluate", "export"]  # the head does not change tokens
-        assert "train: pos_weight anger" in result.stdout
+        assert f"train: pos_weight {DATA.labels[0]}" in result.stdout
         parity = json.loads((repo / "export_metrics.json").read_text())
         assert parity["onnx"]["max_abs_diff"] <= 1e-4
         predicted = run(repo, str(Path(sys.executable).parent / "predict"), "so happy!", "--backend", "onnx")
-        assert len(json.loads(predicted.stdout)["scores"]) == 11
+        assert len(json.loads(predicted.stdout)["scores"]) == len(DATA.labels)
         classify = pipeline("text-classification", model=str(repo / "models/export"), top_k=None)
         (scores,) = classify(["What a lovely, happy morning!"])
-        assert len(scores) == 11 and all(0.0 <= item["score"] <= 1.0 for item in scores)
+        assert len(scores) == len(DATA.labels) and all(0.0 <= item["score"] <= 1.0 for item in scores)
 
 
 def test_a_bad_param_fails_fast_naming_the_key(repo):

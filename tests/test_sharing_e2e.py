@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dvc_project import dvc, make_project, ran_stages, run, semeval_dir_or_skip
+from dvc_project import data_slice, dvc, make_project, ran_stages, run
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,7 @@ def test_an_experiment_pushed_from_one_clone_is_pulled_listed_and_restored_in_an
     origin, storage = tmp_path / "origin.git", tmp_path / "dvc-storage"
     run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
     (tmp_path / "a").mkdir()
-    a = make_project(tmp_path / "a", semeval_dir_or_skip())
+    a = make_project(tmp_path / "a", data_slice())
     dvc(a, "remote", "modify", "local", "url", str(storage))
     run(a, "git", "commit", "-qam", "shared DVC storage")
     run(a, "git", "remote", "add", "origin", str(origin))

@@ -283,5 +283,86 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def compare_main(argv: list[str] | None = None) -> int:
+    """`compare-runs A B`: b - a per metric on the same texts, with its paired-bootstrap interval.
+
+        compare-runs HEAD workspace                     # the last commit against your edits
+        compare-runs main my-experiment --split validation --samples 5000
+    """
+    from .comparison import ComparisonError, paired_bootstrap, read_run
+
+    parser = argparse.ArgumentParser(prog="compare-runs", description=compare_main.__doc__.split("\n")[0])
+    parser.add_argument("a", help="a revision DVC knows: commit, branch, tag, experiment name, or 'workspace'")
+    parser.add_argument("b", help="the revision to compare with a")
+    parser.add_argument("--split", choices=("validation", "test"), default="test", help="which split (default: test)")
+    parser.add_argument("--samples", type=int, default=2000, help="bootstrap resamplings (default: 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    if args.samples < 100:
+        parser.error("--samples must be at least 100")
+    try:
+        a, b = read_run(args.a, args.split), read_run(args.b, args.split)
+        result = paired_bootstrap(a, b, samples=args.samples, seed=args.seed)
+    except ComparisonError as error:
+        print(f"compare-runs: error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, "split": args.split, "texts": len(a.ids), "metrics": result}, indent=2))
+        return 0
+    print(f"{args.split}, {len(a.ids)} texts; b - a with its 95% paired-bootstrap interval ({args.samples} resamplings)")
+    print(f"| metric | a: {args.a} | b: {args.b} | b - a | 95% interval |")
+    print("|---|---|---|---|---|")
+    for metric, row in result.items():
+        sure = " *" if row["low"] > 0 or row["high"] < 0 else ""
+        print(
+            f"| {metric} | {row['a']:.4f} | {row['b']:.4f} | {row['difference']:+.4f}{sure} | "
+            f"[{row['low']:+.4f}, {row['high']:+.4f}] |"
+        )
+    print("* the interval excludes 0")
+    return 0
+
+
+def seeds_main(argv: list[str] | None = None) -> int:
+    """`summarise-seeds`: experiments that differ only in the seed, as mean ± std per score.
+
+        dvc exp run --queue -S train.seed=42,43,44 && dvc exp run --run-all
+        summarise-seeds                                  # every experiment of HEAD, grouped
+        summarise-seeds exp-a exp-b exp-c --split validation
+    """
+    from .seeds import SeedSummaryError, experiments_of, group_by_all_but_seed, read_experiment, summary_table
+
+    parser = argparse.ArgumentParser(prog="summarise-seeds", description=seeds_main.__doc__.split("\n")[0])
+    parser.add_argument("revs", nargs="*", help="experiment names or commits (default: every experiment of --baseline)")
+    parser.add_argument("--baseline", default="HEAD", help="whose experiments to take when no revs are given (default: HEAD)")
+    parser.add_argument("--split", choices=("validation", "test"), default="test", help="which split's scores (default: test)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        revs = args.revs or experiments_of(args.baseline)
+        if not revs:
+            raise SeedSummaryError(f"no experiments based on {args.baseline}: run a seed sweep first")
+        groups = group_by_all_but_seed(read_experiment(rev) for rev in revs)
+    except SeedSummaryError as error:
+        print(f"summarise-seeds: error: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        report = [
+            {
+                "varying": group.varying,
+                "revs": [member.rev for member in group.members],
+                "scores": {
+                    key: dict(zip(("mean", "std", "min", "max"), group.summary(key) or ()))
+                    for key in sorted(group.members[0].scores)
+                },
+            }
+            for group in groups
+        ]
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(summary_table(groups, args.split))
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -21,7 +21,7 @@ from .errors import DataError, LabelError
 from .hub import hub_offline_reason, offline_help
 from .labels import LIST_SEPARATOR, collect_label_names, parse_indicator, parse_label_list, read_label_list
 from .params import PrepareParams
-from .paths import LABELS_NAME
+from .paths import DATASET_NAME, DEMO_DIR, LABELS_NAME
 
 SPLITS = ("train", "validation", "test")
 SEMEVAL_LABELS = (
@@ -37,6 +37,11 @@ SEMEVAL_HUB_ID = "SemEvalWorkshop/sem_eval_2018_task_1"
 SEMEVAL_HUB_CONFIG = "subtask5.english"
 SEMEVAL_HUB_REVISION = "refs/convert/parquet"  # datasets >= 4 no longer runs the loading script
 SEMEVAL_URL = "https://competitions.codalab.org/competitions/17751#learn_the_details-datasets"
+SEMEVAL_NAME = "semeval2018-ec"
+DEMO_NAME = "goemotions-demo"
+DEMO_DESCRIPTION = "GoEmotions test split, 5427 Reddit comments, 28 labels, Apache-2.0"
+DEMO_TABLE_FILE = "test.tsv"
+DEMO_LABELS_FILE = "emotions.txt"
 
 
 @dataclass(frozen=True)
@@ -50,13 +55,15 @@ class Splits:
         return [(name, getattr(self, name)) for name in SPLITS]
 
 
-def load_splits(params: PrepareParams) -> Splits:
-    """Read the configured source and return normalised, cut splits."""
-    source = resolve_source(params)
+def load_splits(params: PrepareParams, source: str | None = None) -> Splits:
+    """Read the source (`resolve_source(params)` unless given) and return normalised, cut splits."""
+    source = source or resolve_source(params)
     if source == "semeval":
         splits = load_semeval(Path(params.dir))
     elif source == "hub":
         splits = load_semeval_from_hub()
+    elif source == "demo":
+        splits = load_demo(DEMO_DIR, params.validation_fraction, params.test_fraction, params.seed)
     else:
         splits = load_user_files(params)
     if params.labels is not None:
@@ -143,22 +150,71 @@ def shared_texts(splits: Splits) -> dict[str, int]:
 
 
 def resolve_source(params: PrepareParams) -> str:
-    """Turn `auto` into `semeval` or `hub`, or fail with how to get the data."""
+    """Turn `auto` into `semeval` (the files are in prepare.dir), else `hub` (reachable), else
+    `demo` (the bundled data set, so that a fresh clone runs with no download)."""
     if params.source != "auto":
         return params.source
     folder = Path(params.dir)
-    missing = [name for name in SEMEVAL_FILES.values() if not (folder / name).is_file()]
-    if not missing:
+    if all((folder / name).is_file() for name in SEMEVAL_FILES.values()):
         return "semeval"
-    reason = hub_offline_reason()
-    if reason is None:
-        return "hub"
-    raise DataError(
-        f"no data found: prepare.dir ({folder}) lacks {', '.join(missing)}, and the Hugging Face Hub "
-        f"is not reachable ({reason}). Download the SemEval-2018 Task 1 E-c English files from "
-        f"{SEMEVAL_URL} and put them in {folder} (or point prepare.dir at their folder), or bring "
-        "your own data with prepare.source: files."
+    return "hub" if hub_offline_reason() is None else "demo"
+
+
+def demo_notice(params: PrepareParams) -> str:
+    """The one line prepare prints when `auto` falls back to the demo data."""
+    return (
+        f"NOTICE: using the bundled demo data ({DEMO_DESCRIPTION}), not the reference task: "
+        f"prepare.dir ({params.dir}) lacks the SemEval-2018 E-c files and the Hugging Face Hub is not "
+        f"reachable ({hub_offline_reason()}). For SemEval-2018 E-c, put {', '.join(SEMEVAL_FILES.values())} "
+        f"into {params.dir} (from {SEMEVAL_URL}) and run `dvc repro` again."
     )
+
+
+def dataset_card(source: str, params: PrepareParams) -> dict[str, str]:
+    """What data set prepare read, for data/prepared/dataset.json and so metrics.json."""
+    if source == "demo":
+        return {"name": DEMO_NAME, "source": "demo", "description": DEMO_DESCRIPTION}
+    if source in ("semeval", "hub"):
+        where = params.dir if source == "semeval" else f"{SEMEVAL_HUB_ID}:{SEMEVAL_HUB_CONFIG}"
+        return {"name": SEMEVAL_NAME, "source": source, "description": f"SemEval-2018 Task 1 E-c English, from {where}"}
+    return {"name": f"files:{params.train_file}", "source": "files", "description": f"own files in {params.dir}"}
+
+
+def load_demo(folder: Path, validation_fraction: float, test_fraction: float, seed: int) -> Splits:
+    """The bundled GoEmotions test split (one table), split into train / validation / test with
+    the prepare fractions and seed, stratified like any split held out of a training file."""
+    labels = read_demo_labels(folder / DEMO_LABELS_FILE)
+    frame = read_demo_table(folder / DEMO_TABLE_FILE, labels)
+    train, test = split_off(frame, test_fraction, seed, labels)
+    train, validation = split_off(train, validation_fraction / (1.0 - test_fraction), seed, labels)
+    return Splits(train=train, validation=validation, test=test, labels=labels)
+
+
+def read_demo_labels(path: Path) -> list[str]:
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (the demo data ships with the repository: restore it with git)")
+    return [name.strip() for name in path.read_text(encoding="utf-8").split("\n") if name.strip()]
+
+
+def read_demo_table(path: Path, labels: list[str]) -> pd.DataFrame:
+    """GoEmotions' layout: no header; text, comma-separated label ids, comment id; tab-separated."""
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (the demo data ships with the repository: restore it with git)")
+    ids, texts, label_lists = [], [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\r").split("\t")
+        if len(fields) != 3 or not fields[0].strip():
+            raise DataError(f"{path}: line {number} is not <text> TAB <label ids> TAB <id>")
+        try:
+            names = [labels[int(index)] for index in fields[1].split(",")]
+        except (ValueError, IndexError) as error:
+            raise DataError(f"{path}: line {number}: label ids {fields[1]!r} are not in 0..{len(labels) - 1}") from error
+        texts.append(fields[0])
+        label_lists.append(sorted(set(names), key=labels.index))
+        ids.append(fields[2])
+    return pd.DataFrame({"id": ids, "text": texts, "labels": label_lists})
 
 
 def load_semeval(folder: Path) -> Splits:
@@ -394,3 +450,11 @@ def read_splits(folder: str | Path) -> Splits:
         frame["labels"] = frame["labels"].map(list)
         frames[name] = frame
     return Splits(**frames, labels=labels)
+
+
+def read_dataset_card(folder: str | Path) -> dict[str, str]:
+    """What `dataset_card` wrote into `folder`."""
+    path = Path(folder) / DATASET_NAME
+    if not path.is_file():
+        raise DataError(f"{path} not found: run the prepare stage again (`dvc repro prepare`)")
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -154,7 +154,7 @@ classify("What a wonderful surprise!")  # probabilities; apply thresholds.json f
 
 # Multi-label text classifier
 
-Fine-tuned from `{params["model"]["name"]}` by the mlbert DVC pipeline. Each text gets every
+Fine-tuned from `{params["model"]["name"]}` on `{metrics.get("dataset", "unknown data")}` by the mlbert DVC pipeline. Each text gets every
 label whose sigmoid probability reaches its threshold ({threshold}),
 so it can get none, one or several of: {", ".join(labels)}.
 
