@@ -9,6 +9,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -64,10 +65,11 @@ def ran(workspace):
 
 def test_prepare_writes_three_splits_and_the_label_list(workspace, ran):
     assert sorted(path.name for path in (workspace / "data/prepared").iterdir()) == [
-        "labels.json", "test.parquet", "train.parquet", "validation.parquet",
+        "dataset.json", "labels.json", "test.parquet", "train.parquet", "validation.parquet",
     ]  # fmt: skip
     assert len(json.loads((workspace / "data/prepared/labels.json").read_text())) == 11
-    assert ran["prepare"].startswith("train 40, validation 16, test 16 examples, 11 labels")
+    assert json.loads((workspace / "data/prepared/dataset.json").read_text())["name"] == "semeval2018-ec"
+    assert ran["prepare"].startswith("semeval2018-ec: train 40, validation 16, test 16 examples, 11 labels")
 
 
 def test_tokenize_writes_the_encoded_splits_and_carries_the_label_list(workspace, ran):
@@ -94,7 +96,11 @@ def test_evaluate_writes_the_rule_with_how_it_was_fitted_the_metrics_and_the_plo
     rule = json.loads((workspace / "models/thresholds.json").read_text())
     assert rule["fitted_with"] == {"threshold": "tuned", "objective": "headline_mean", "per_label": False, "shrinkage": 5.0}
     metrics = json.loads((workspace / "metrics.json").read_text())
+    assert metrics["dataset"] == "semeval2018-ec"
     assert metrics["test"]["n_examples"] == 16 and metrics["validation"]["n_examples"] == 16
+    for split in ("validation", "test"):
+        table = pd.read_parquet(workspace / f"predictions/{split}.parquet")
+        assert len(table) == 16 and list(table.columns[:2]) == ["id", "gold"] and len(table.columns) == 2 + 11
     assert metrics["thresholds"]["default"] == rule["default"]
     assert len(list((workspace / "plots/precision_recall").glob("*.json"))) >= 1
     assert (workspace / "plots/per_label_f1.json").is_file()

@@ -453,8 +453,8 @@ def read_splits(folder: str | Path) -> Splits:
 
 
 def read_dataset_card(folder: str | Path) -> dict[str, str]:
-    """What `dataset_card` wrote into `folder`."""
+    """What `dataset_card` wrote into `folder`; "unknown" for splits written by other means."""
     path = Path(folder) / DATASET_NAME
     if not path.is_file():
-        raise DataError(f"{path} not found: run the prepare stage again (`dvc repro prepare`)")
+        return {"name": "unknown", "source": "unknown", "description": f"no {DATASET_NAME} in {folder}"}
     return json.loads(path.read_text(encoding="utf-8"))
