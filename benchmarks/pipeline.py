@@ -21,7 +21,7 @@ from typing import Any
 
 from mlbert.data import SEMEVAL_FILES
 from mlbert.metrics import format_score
-from mlbert.params import load_params
+from mlbert.params import HEADLINE_METRICS, load_params
 from mlbert.paths import METRICS_PATH
 
 STAGES = ("prepare", "tokenize", "train", "evaluate", "export")
@@ -54,7 +54,7 @@ def report(timings: dict[str, float], metrics: dict[str, Any]) -> str:
     lines += ["\n| split, rule | Jaccard | micro-F1 | macro-F1 | exact match |", "|---|---|---|---|---|"]
     for split in ("validation", "test"):
         for name, scores in ((rule["rule"], metrics[split]), ("0.5", metrics[split]["at_0_5"])):
-            cells = (format_score(scores[key]) for key in ("jaccard", "f1_micro", "f1_macro", "accuracy"))
+            cells = (format_score(scores[key]) for key in (*HEADLINE_METRICS, "accuracy"))
             lines.append(f"| {split}, {name} | " + " | ".join(cells) + " |")
     lines.append(
         f"\nROC-AUC on test: micro {format_score(test['roc_auc_micro'])}, macro {format_score(test['roc_auc_macro'])}"

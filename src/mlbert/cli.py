@@ -313,13 +313,16 @@ def compare_main(argv: list[str] | None = None) -> int:
     print(f"{args.split}, {len(a.ids)} texts; b - a with its 95% paired-bootstrap interval ({args.samples} resamplings)")
     print(f"| metric | a: {args.a} | b: {args.b} | b - a | 95% interval |")
     print("|---|---|---|---|---|")
+    marked = False
     for metric, row in result.items():
-        sure = " *" if row["low"] > 0 or row["high"] < 0 else ""
+        sure = row["low"] > 0 or row["high"] < 0
+        marked |= sure
         print(
-            f"| {metric} | {row['a']:.4f} | {row['b']:.4f} | {row['difference']:+.4f}{sure} | "
+            f"| {metric} | {row['a']:.4f} | {row['b']:.4f} | {row['difference']:+.4f}{' *' if sure else ''} | "
             f"[{row['low']:+.4f}, {row['high']:+.4f}] |"
         )
-    print("* the interval excludes 0")
+    if marked:
+        print("* the interval excludes 0")
     return 0
 
 

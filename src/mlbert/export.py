@@ -13,7 +13,7 @@ import yaml
 
 from .errors import ParityError
 from .labels import config_labels
-from .metrics import CARD_METRICS, format_score, multilabel_metrics
+from .metrics import CARD_METRICS, HEADLINE_METRICS, format_score, multilabel_metrics
 from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, export_onnx, optimize_onnx, quantize_onnx
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
 from .prediction import load, load_torch_model
@@ -21,8 +21,8 @@ from .prediction import load, load_torch_model
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
 PARITY_BATCH_SIZE = 32
-# Parity reports these scores for each backend, in this order.
-PARITY_METRICS = ("f1_micro", "f1_macro", "jaccard")
+# Parity reports these scores for each backend.
+PARITY_METRICS = HEADLINE_METRICS
 
 FILE_ROLES = {
     "config.json": "architecture and label maps (`id2label`); read by every loader",
