@@ -76,7 +76,7 @@ def test_export_writes_every_serving_file_and_records_onnx_parity(repo):
     names = {path.name for path in (repo / "models/export").iterdir()}
     assert names == {
         "config.json", "model.safetensors", "model.onnx", "model.int8.onnx", "tokenizer.json",
-        "tokenizer_config.json", "thresholds.json", "training_params.json", "README.md",
+        "tokenizer_config.json", "thresholds.json", "training_params.json", "manifest.json", "README.md",
     }  # fmt: skip
     parity = json.loads((repo / "export_metrics.json").read_text())
     assert parity["n_texts"] == 48

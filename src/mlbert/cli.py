@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import DataError, InputError, MlbertError
+from .outputs import atomic_file
 from .paths import EXPORT_DIR
 from .prediction import BACKENDS, load
 
@@ -214,27 +215,23 @@ def format_results(
 
 
 def write_output(path: Path, lines: Iterable[str]) -> None:
-    """Write `lines` to `path` whole or not at all: into a temp file beside it, renamed onto it at
-    the end and removed on failure. A device or a pipe cannot be replaced and is written in place."""
+    """Write `lines` to `path` whole or not at all (outputs.atomic_file: a staging file beside it,
+    renamed onto it at the end, removed on failure). A device or a pipe cannot be replaced and is
+    written in place."""
     if path.exists() and not path.is_file():
         with path.open("w", encoding="utf-8", newline="") as stream:
             stream.writelines(lines)
         return
     target = Path(os.path.realpath(path))  # through a symlink, not over it
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    staging = Path(name)
     try:
-        os.fchmod(handle, new_file_mode(target))
-        with open(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.writelines(lines)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(staging, target)
-    except BaseException as error:
-        staging.unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise InputError(f"--output {path}: cannot write it ({error.strerror or error})") from error
-        raise
+        with atomic_file(target) as staging:
+            os.chmod(staging, new_file_mode(target))
+            with staging.open("w", encoding="utf-8", newline="") as stream:
+                stream.writelines(lines)
+                stream.flush()
+                os.fsync(stream.fileno())
+    except OSError as error:
+        raise InputError(f"--output {path}: cannot write it ({error.strerror or error})") from error
 
 
 def new_file_mode(target: Path) -> int:
