@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import MlbertError
+from .metrics import headline_mean
 from .params import HEADLINE_MEAN, HEADLINE_METRICS
 
 SEED_KEYS = ("train.seed",)
@@ -63,10 +64,9 @@ def scores_of(metrics: dict) -> dict[str, float]:
     found = {}
     for split in SPLITS:
         values = metrics.get(split) or {}
-        for key in HEADLINE_METRICS:
-            found[f"{split}.{key}"] = values.get(key)
-        present = [values.get(key) for key in HEADLINE_METRICS]
-        found[f"{split}.{HEADLINE_MEAN}"] = statistics.fmean(v or 0.0 for v in present) if values else None
+        headline = {key: values.get(key) for key in HEADLINE_METRICS}
+        found.update({f"{split}.{key}": value for key, value in headline.items()})
+        found[f"{split}.{HEADLINE_MEAN}"] = headline_mean(headline) if values else None
     return found
 
 
