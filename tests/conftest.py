@@ -21,7 +21,10 @@ def semeval_like_lines(prefix: str, count: int) -> list[str]:
             labels[(i + 4) % 11] = "1"
         if i % 7 == 0:
             labels = ["0"] * 11  # some neutral examples
-        rows.append(f"fx-{prefix}-{i:04d}\t  synthetic text number {i} with a \\n literal  \t" + "\t".join(labels))
+        text = f"  synthetic text number {i} with a \\n literal  "
+        if i % 4 == 1:  # what tweets carry and the normaliser rewrites
+            text += f"@fan_{i} &amp; #BestDayEver 😡🐱"
+        rows.append(f"fx-{prefix}-{i:04d}\t{text}\t" + "\t".join(labels))
     return rows
 
 

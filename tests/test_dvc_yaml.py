@@ -27,6 +27,9 @@ RERUNS = {
     "model.name": ["tokenize", "train", "evaluate", "export"],
     "model.trust_remote_code": ["tokenize", "train", "evaluate", "export"],
     "tokenize.max_length": ["tokenize", "train", "evaluate", "export"],
+    # the trained model records its normalisation, so train onwards follow through data/tokenized
+    "normalise.hashtags": ["tokenize", "train", "evaluate", "export"],
+    "normalise.emoji": ["tokenize", "train", "evaluate", "export"],
     "model.head": ["train", "evaluate", "export"],
     "model.allow_pickle_weights": ["train", "evaluate", "export"],
     "train.learning_rate": ["train", "evaluate", "export"],

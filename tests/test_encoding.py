@@ -5,6 +5,8 @@ import pytest
 
 from mlbert.data import Splits
 from mlbert.encoding import encode_splits
+from mlbert.normalise import IDENTITY
+from mlbert.params import NormaliseParams
 
 LABELS = ["joy", "anger", "fear"]  # not alphabetical: the encoding must follow this order
 
@@ -16,7 +18,7 @@ def tiny_splits(texts, label_lists):
 
 @pytest.fixture
 def encoded(tokenizer):
-    return encode_splits(tiny_splits(["so scared", "how dare you", "nothing much"], [["fear"], ["anger", "joy"], []]), tokenizer)
+    return encode_splits(tiny_splits(["so scared", "how dare you", "nothing much"], [["fear"], ["anger", "joy"], []]), tokenizer, IDENTITY)
 
 
 def test_labels_are_float_multi_hot_rows_in_the_label_list_order(encoded):
@@ -37,10 +39,17 @@ def test_texts_are_cut_at_the_tokenizer_max_length_and_left_unpadded():
 
     tokenizer = load_tokenizer(resolve_model(DEFAULT_MODEL), max_length=8)
     long, short = "one two three four five six seven eight nine ten", "hi"
-    encoded = encode_splits(tiny_splits([long, short], [[], []]), tokenizer)["train"]
+    encoded = encode_splits(tiny_splits([long, short], [[], []]), tokenizer, IDENTITY)["train"]
     ids = tokenizer.convert_tokens_to_ids
     assert encoded["input_ids"] == [
         ids(["[CLS]", "one", "two", "three", "four", "five", "six", "[SEP]"]),  # 8 tokens
         ids(["[CLS]", "hi", "[SEP]"]),  # no padding up to the longest
     ]
     assert encoded["attention_mask"] == [[1] * 8, [1] * 3]
+
+
+def test_texts_are_normalised_before_they_are_tokenized(tokenizer):
+    raw = "@someone so angry \\n #fuming 😡"
+    encoded = encode_splits(tiny_splits([raw], [["anger"]]), tokenizer, NormaliseParams())["train"]
+    tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
+    assert tokens == ["[CLS]", "@", "user", "so", "angry", "fu", "##ming", "enraged", "face", "[SEP]"]

@@ -112,7 +112,10 @@ def test_export_writes_a_folder_whose_card_shows_the_params_of_every_stage(works
     assert {"model.onnx", "model.int8.onnx", "thresholds.json", "training_params.json", "README.md"} <= {p.name for p in folder.iterdir()}
     card = (folder / "README.md").read_text()
     params_block = yaml.safe_load(card.split("```yaml\n")[-1].split("```")[0])
-    assert set(params_block) == {"model", "tokenize", "train", "launch", "evaluate", "export"}
+    assert set(params_block) == {"model", "normalise", "tokenize", "train", "launch", "evaluate", "export"}
+    assert params_block["normalise"]["hashtags"] == "segment" and "mlbert_normalise" in card
+    config = json.loads((folder / "config.json").read_text())
+    assert config["mlbert_normalise"] == params_block["normalise"]  # the loaders read it from here
     assert params_block["tokenize"]["max_length"] == 32 and params_block["evaluate"]["objective"] == "headline_mean"
     parity = json.loads((workspace / "export_metrics.json").read_text())
     assert parity["onnx"]["max_abs_diff"] <= 1e-4
@@ -294,3 +297,38 @@ def test_the_export_stage_fails_on_onnx_beyond_the_parity_tolerance_and_keeps_th
     assert "(export.parity_tolerance is 1e-12)" in stderr
     assert (workspace / "models/export/manifest.json").read_bytes() == before
     assert staging_leftovers(workspace) == []
+
+
+def test_predict_on_raw_texts_gives_exactly_the_probabilities_evaluate_scored(workspace, ran, tmp_path, monkeypatch):
+    from mlbert.cli import main as predict_main
+    from mlbert.params import load_params
+
+    monkeypatch.chdir(workspace)
+    test = pd.read_parquet(workspace / "data/prepared/test.parquet")
+    assert test["text"].str.contains("😡").any() and test["text"].str.contains("\\n", regex=False).any()
+    raw = tmp_path / "raw.csv"
+    test[["text"]].to_csv(raw, index=False)
+    out = tmp_path / "predicted.jsonl"
+    batch = str(load_params().evaluate.batch_size)  # the same batches: padding is per batch
+    assert predict_main(["--model", "models/export", "--backend", "torch", "--file", str(raw), "--batch-size", batch, "--output", str(out)]) == 0
+
+    scored = pd.read_parquet(workspace / "predictions/test.parquet")
+    labels = json.loads((workspace / "data/prepared/labels.json").read_text())
+    predicted = [json.loads(line)["scores"] for line in out.read_text().splitlines()]
+    assert [[row[label] for label in labels] for row in predicted] == [
+        [round(float(p), 6) for p in row] for row in scored[labels].to_numpy()
+    ]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+def test_every_backend_normalises_texts_as_the_training_texts_were(workspace, ran, backend):
+    from mlbert.normalise import normalise_text
+    from mlbert.params import NormaliseParams
+    from mlbert.prediction import load
+
+    classifier = load(workspace / "models/export", backend=backend)
+    assert classifier.normalise == NormaliseParams()  # read from the folder's config.json
+    raw = ["@fan_1 so #BestDayEver 😡 \\n again &amp; again", "plain words"]
+    normalised = [normalise_text(text, classifier.normalise) for text in raw]
+    assert normalised[0] == "@user so Best Day Ever enraged face again & again"
+    assert (classifier.predict_proba(raw) == classifier.predict_proba(normalised)).all()

@@ -1,14 +1,89 @@
-"""Whether bf16 autocast can run natively on this machine (`train.bf16: auto`)."""
+"""`train.bf16: auto`: bf16 autocast where it is faster, decided by timing, not by CPU flags.
+
+On a GPU with bf16 it always pays. On a CPU it depends on more than the flags say: AMX makes it
+fast, AVX-512 BF16 alone makes it faster on some chips and twice as slow as fp32 on others, and
+without either it is emulated. So `auto` on a CPU times a few training steps of the real model
+on a real batch both ways and keeps the faster one (`probe_bf16`). The probe leaves the model's
+weights, gradients and the random state exactly as it found them, so a run's result does not
+depend on it having run.
+"""
 
 from __future__ import annotations
 
+import platform
+import time
+from pathlib import Path
+from typing import Any
 
-def bf16_supported() -> bool:
-    """True where bf16 autocast runs natively: a bf16 GPU, or a CPU with AVX-512 BF16 or AMX."""
+# bf16 must beat fp32 by this factor to be chosen: near a tie, fp32's exactness wins.
+BF16_MIN_SPEEDUP = 1.1
+PROBE_STEPS = 3  # timed steps per precision, interleaved, after one warm-up step each
+# The CPU flags that decide how fast bf16 and int8 run; recorded beside every run's timings.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def gpu_bf16() -> bool | None:
+    """On a GPU: whether it does bf16. None on a machine without one (then probe)."""
     import torch
 
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    cpu = torch.cpu
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(getattr(cpu, check, lambda: False)() for check in checks)
+    return torch.cuda.is_bf16_supported() if torch.cuda.is_available() else None
+
+
+def choose_bf16(fp32_samples_per_s: float, bf16_samples_per_s: float) -> bool:
+    """bf16 autocast only when the probe measured it clearly faster than fp32."""
+    return bf16_samples_per_s >= BF16_MIN_SPEEDUP * fp32_samples_per_s
+
+
+def probe_bf16(model: Any, batch: dict[str, Any], steps: int = PROBE_STEPS) -> dict[str, float]:
+    """Training throughput (samples/s) of `model` on `batch` (collated tensors, labels removed)
+    in fp32 and under bf16 autocast: forward and backward, steps interleaved so that a drift in
+    the machine's speed hits both alike. Weights are not updated; gradients and the RNG state
+    are restored."""
+    import torch
+
+    was_training = model.training
+    model.train()
+    size = next(iter(batch.values())).shape[0]
+    elapsed = {False: 0.0, True: 0.0}
+    with torch.random.fork_rng(devices=[]):  # dropout draws here must not shift training's draws
+        for step in range(steps + 1):
+            for bf16 in (False, True):
+                start = time.perf_counter()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    logits = model(**batch).logits
+                logits.float().sum().backward()
+                if step:  # the first step of each warms up kernels and allocator
+                    elapsed[bf16] += time.perf_counter() - start
+                model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return {
+        "fp32_samples_per_s": round(steps * size / elapsed[False], 2),
+        "bf16_samples_per_s": round(steps * size / elapsed[True], 2),
+    }
+
+
+def machine_summary() -> dict[str, Any]:
+    """What decides this machine's speed, for the run summary: CPU model, the flags that matter,
+    threads, GPU."""
+    import torch
+
+    model, flags = _cpuinfo()
+    return {
+        "cpu": model or platform.processor() or platform.machine(),
+        "cpu_flags": " ".join(flag for flag in SPEED_FLAGS if flag in flags) or "none of " + ", ".join(SPEED_FLAGS),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def _cpuinfo() -> tuple[str, set[str]]:
+    """The CPU's model name and flags from /proc/cpuinfo (Linux); empty elsewhere."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "", set()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields.get("model name", ""), set(fields.get("flags", "").split())

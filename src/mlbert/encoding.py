@@ -6,10 +6,13 @@ from typing import Any
 
 from .data import Splits
 from .labels import labels_to_multi_hot
+from .normalise import normalise_texts
+from .params import NormaliseParams
 
 
-def encode_splits(splits: Splits, tokenizer: Any) -> Any:
-    """A DatasetDict with input ids, attention masks and float multi-hot `labels`.
+def encode_splits(splits: Splits, tokenizer: Any, normalise: NormaliseParams) -> Any:
+    """A DatasetDict with input ids, attention masks and float multi-hot `labels`, from the
+    texts as `normalise` rewrites them (what `predict` does to its texts too).
 
     No padding here: the Trainer's collator pads each batch to its own longest example, and
     truncation follows the tokenizer's `model_max_length` (set to `tokenize.max_length`).
@@ -22,7 +25,7 @@ def encode_splits(splits: Splits, tokenizer: Any) -> Any:
     encoded = {}
     for name, frame in splits.items():
         dataset = Dataset.from_dict(
-            {"text": frame["text"].tolist(), "labels": labels_to_multi_hot(frame["labels"], splits.labels)}
+            {"text": normalise_texts(frame["text"].tolist(), normalise), "labels": labels_to_multi_hot(frame["labels"], splits.labels)}
         )
         encoded[name] = dataset.map(tokenize, batched=True, remove_columns=["text"], desc=f"tokenize {name}")
     return DatasetDict(encoded)

@@ -14,6 +14,8 @@ import yaml
 from .errors import ParityError
 from .labels import config_labels
 from .metrics import CARD_METRICS, HEADLINE_METRICS, format_score, multilabel_metrics
+from .normalise import CONFIG_KEY as NORMALISE_KEY
+from .normalise import from_dict
 from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, export_onnx, optimize_onnx, quantize_onnx
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
 from .prediction import load, load_torch_model
@@ -148,6 +150,15 @@ classify = pipeline("text-classification", model="path/to/this/folder", top_k=No
 classify("What a wonderful surprise!")  # probabilities; apply thresholds.json for the labels
 ```"""
     )
+    normalise = params.get("normalise")
+    normalise_note = (
+        "Texts are normalised before the tokenizer sees them (`normalise` below; also in config.json under\n"
+        f"`{NORMALISE_KEY}`). `load()` and `predict` do it for you; anything else that feeds this model\n"
+        "(the tokenizer, `transformers.pipeline`, the ONNX graphs directly) must first apply\n"
+        "`mlbert.normalise.normalise_text(text, mlbert.normalise.from_config(config))` to each text."
+        if normalise and not from_dict(normalise, where="training_params.json normalise").is_identity
+        else "Texts go to the tokenizer as given (no normalisation)."
+    )
     return f"""---
 {yaml.safe_dump(metadata, sort_keys=False).strip()}
 ---
@@ -179,6 +190,8 @@ predict --model path/to/this/folder --file tweets.csv --text-column text --forma
 ```
 
 {pipeline_use}
+
+{normalise_note}
 
 ONNX directly: `onnxruntime.InferenceSession("{ONNX_FILE}", disabled_optimizers={list(UNFUSED_AT_LOAD)})`
 takes what the tokenizer returns (`input_ids`, `attention_mask`, and `token_type_ids` where it

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import asdict
 from typing import Any
 
+from .bf16 import choose_bf16, gpu_bf16, machine_summary, probe_bf16
 from .checkpoints import (
     best_epoch,
     checkpoint_folders,
@@ -23,10 +24,12 @@ from .checkpoints import (
 from .label_aware import save_label_aware_config
 from .labels import read_label_list
 from .losses import positive_class_weights
+from .normalise import CONFIG_KEY as NORMALISE_KEY
+from .normalise import read_recorded
 from .modeling import check_label_segment_fits, load_classifier_for_training, load_tokenizer, model_source
 from .outputs import STAGING_SUFFIX, replace_path
 from .params import Params
-from .paths import CHECKPOINT_DIR, LIVE_DIR, TOKENIZED_DIR, TRAINED_DIR, TRAINING_PARAMS_NAME
+from .paths import CHECKPOINT_DIR, LIVE_DIR, NORMALISE_NAME, TOKENIZED_DIR, TRAINED_DIR, TRAINING_PARAMS_NAME
 from .trainer import build_training_arguments, compute_trainer_metrics, multilabel_trainer_class
 
 # One fixed name (not a random one): under torchrun every process saves into the same folder.
@@ -51,6 +54,7 @@ def fine_tune(params: Params) -> str | None:
     args = build_training_arguments(params.train, CHECKPOINT_DIR)
     is_main = args.process_index == 0
     labels = read_label_list(TOKENIZED_DIR)
+    normalisation = read_recorded(TOKENIZED_DIR / NORMALISE_NAME)  # what tokenize did to the texts
     tokenizer = load_tokenizer(source, params.tokenize.max_length)
     fingerprint = run_fingerprint(training_params(params), TOKENIZED_DIR)
     with args.main_process_first(desc="loading data and checkpoints"):
@@ -61,6 +65,12 @@ def fine_tune(params: Params) -> str | None:
 
     set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
     model = load_classifier_for_training(source, labels, params.model.head, tokenizer)
+    collator = DataCollatorWithPadding(tokenizer)
+    probe = {}
+    if params.train.bf16 == "auto" and gpu_bf16() is None:
+        args, probe = _probe_precision(model, collator, data["train"], args)
+    # The model carries its normalisation in config.json: every loader applies the same to its texts.
+    setattr(model.config, NORMALISE_KEY, normalisation)
     check_label_segment_fits(model, params.tokenize.max_length, source.name)
     live = _live(resume_from is not None) if is_main else None
     trainer = multilabel_trainer_class()(
@@ -71,7 +81,7 @@ def fine_tune(params: Params) -> str | None:
         train_dataset=data["train"],
         eval_dataset=data["validation"],
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator,
         compute_metrics=compute_trainer_metrics(labels, SELECTION_THRESHOLD),
         callbacks=[_dvclive_callback(live)] if is_main else [],
     )
@@ -88,7 +98,8 @@ def fine_tune(params: Params) -> str | None:
         if params.model.head == "label_aware":
             save_label_aware_config(model, STAGING_DIR)
         (STAGING_DIR / TRAINING_PARAMS_NAME).write_text(
-            json.dumps(training_params(params), indent=2, default=str) + "\n", encoding="utf-8"
+            json.dumps({**training_params(params), "normalise": normalisation}, indent=2, default=str) + "\n",
+            encoding="utf-8",
         )
     except BaseException:
         if is_main:
@@ -103,6 +114,8 @@ def fine_tune(params: Params) -> str | None:
             f"best_validation_{metric}": trainer.state.best_metric,
             "train_runtime_s": result.metrics["train_runtime"],
             "bf16": args.bf16,
+            **({"bf16_probe": probe} if probe else {}),
+            "machine": machine_summary(),
             "num_processes": args.world_size,
             "effective_batch_size": effective_batch,
             **averaged,
@@ -120,6 +133,29 @@ def fine_tune(params: Params) -> str | None:
         f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}{average}, "
         f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {TRAINED_DIR}"
     )
+
+
+def _probe_precision(model: Any, collator: Any, train: Any, args: Any) -> tuple[Any, dict[str, Any]]:
+    """`train.bf16: auto` on a CPU: time both precisions on one real training batch and return
+    the TrainingArguments with the faster one, and the measurement. Under torchrun every
+    process probes (they share the machine as in training) and all follow the main process."""
+    import torch
+
+    rows = train.select(range(min(len(train), args.per_device_train_batch_size)))
+    batch = collator([{key: row[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in row} for row in rows])
+    probe = probe_bf16(model, dict(batch))
+    bf16 = choose_bf16(probe["fp32_samples_per_s"], probe["bf16_samples_per_s"])
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        decision = [bf16]
+        torch.distributed.broadcast_object_list(decision, src=0)
+        bf16 = decision[0]
+    if args.process_index == 0:
+        print(
+            f"train: bf16 auto: fp32 {probe['fp32_samples_per_s']:.1f} samples/s, bf16 autocast "
+            f"{probe['bf16_samples_per_s']:.1f} -> {'bf16' if bf16 else 'fp32'}"
+        )
+    args.bf16 = bf16  # read when the Trainer builds its accelerator, which happens after this
+    return args, probe
 
 
 def _live(resume: bool) -> Any:

@@ -38,6 +38,7 @@ HEADLINE_METRICS = ("jaccard", "f1_micro", "f1_macro")
 HEADLINE_MEAN = "headline_mean"
 SELECTABLE_METRICS = (HEADLINE_MEAN, *HEADLINE_METRICS)
 BF16_CHOICES = ("auto", True, False)
+HASHTAG_MODES = ("keep", "strip", "segment")
 
 # The TrainingArguments the pipeline trains with unless `train:` says otherwise (a key left out
 # of params.yaml takes this value, not the Hugging Face default).
@@ -217,6 +218,25 @@ class TokenizeParams:
 
 
 @dataclass(frozen=True)
+class NormaliseParams:
+    """`normalise:` - how texts are rewritten before the tokenizer sees them (see normalise.py);
+    each part is a switch. Recorded in the trained model, so predict and load() do the same."""
+
+    escaped_newlines: bool = True  # a backslash followed by n (a line break in the SemEval files) -> a space
+    html_entities: bool = True  # `&amp;` -> `&` (the official files keep tweets HTML-escaped)
+    mentions: bool = True  # @handle -> @user
+    urls: bool = True  # http://... and www.... -> http
+    emoji: bool = True  # an emoji -> its name in words
+    hashtags: str = field(default="segment", metadata=_choices(*HASHTAG_MODES))  # keep | strip `#` | segment
+
+    @property
+    def is_identity(self) -> bool:
+        """True when no part is on: texts reach the tokenizer exactly as given."""
+        switches = (self.escaped_newlines, self.html_entities, self.mentions, self.urls, self.emoji)
+        return not any(switches) and self.hashtags == "keep"
+
+
+@dataclass(frozen=True)
 class TrainParams:
     """`train:` - the loss options and `bf16`, plus any Hugging Face `TrainingArguments` field,
     passed through as `training_args`."""
@@ -284,6 +304,7 @@ class LaunchParams:
 class Params:
     model: ModelParams = field(default_factory=ModelParams)
     prepare: PrepareParams = field(default_factory=PrepareParams)
+    normalise: NormaliseParams = field(default_factory=NormaliseParams)
     tokenize: TokenizeParams = field(default_factory=TokenizeParams)
     train: TrainParams = field(default_factory=TrainParams)
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
@@ -294,6 +315,7 @@ class Params:
 _GROUP_CLASSES = {
     "model": ModelParams,
     "prepare": PrepareParams,
+    "normalise": NormaliseParams,
     "tokenize": TokenizeParams,
     "train": TrainParams,
     "evaluate": EvaluateParams,
@@ -322,7 +344,7 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     """Validate a params mapping shaped like `params.yaml`; what it leaves out takes the defaults
     above, which are exactly what the repository's params.yaml says."""
     if not isinstance(raw, dict):
-        raise ParamsError("params must be a mapping of groups (model, prepare, tokenize, train, evaluate, export, launch)")
+        raise ParamsError("params must be a mapping of groups (model, prepare, normalise, tokenize, train, evaluate, export, launch)")
     _check_size(raw, "params")
     _reject_unknown(raw, _GROUP_CLASSES, prefix="")
     groups = {}

@@ -22,6 +22,7 @@ DEMO_DIR = Path("data/demo/goemotions")  # the bundled demo data set (GoEmotions
 
 # Inside a folder
 LABELS_NAME = "labels.json"  # the ordered label list, in data/prepared and data/tokenized
+NORMALISE_NAME = "normalise.json"  # the text normalisation applied, in data/tokenized
 DATASET_NAME = "dataset.json"  # which data set prepare read, in data/prepared
 THRESHOLDS_NAME = "thresholds.json"  # the decision rule, in an exported model folder
 TRAINING_PARAMS_NAME = "training_params.json"  # the params a trained model was made with

@@ -26,8 +26,11 @@ from .errors import ModelFolderError
 from .labels import config_labels
 from .manifest import check_files, read_manifest
 from .metrics import sigmoid
+from .normalise import IDENTITY, from_config, normalise_texts
 from .onnx_export import INT8_FILE, ONNX_FILE
+from .params import NormaliseParams
 from .paths import THRESHOLDS_NAME
+
 # Fastest first: `load()` without a backend takes the first one whose file the folder has.
 BACKEND_FILES = {"onnx-int8": INT8_FILE, "onnx": ONNX_FILE, "torch": "model.safetensors"}
 BACKENDS = tuple(BACKEND_FILES)
@@ -78,8 +81,11 @@ class Classifier:
     thresholds: np.ndarray
     backend: str
     model: Any = None  # the torch module, for the torch backend
+    normalise: NormaliseParams = IDENTITY  # what the model was trained on: applied to every text
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
+        texts = normalise_texts(texts, self.normalise)
         return predict_probabilities(self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress)
 
     def predict(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[dict]:
@@ -131,6 +137,7 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
     config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     labels = config_labels(config)
     thresholds = read_thresholds(folder, labels, required=manifest is not None)  # cheap: before the weights
+    normalise = from_config(config, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     model = None
     try:
@@ -144,7 +151,7 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
             "the file is damaged or incomplete: export the model again"
         ) from error
-    return Classifier(forward, tokenizer, labels, thresholds, backend, model)
+    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise)
 
 
 def load_classifier(folder: str | Path) -> Classifier:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .bf16 import bf16_supported
+from .bf16 import gpu_bf16
 from .errors import ParamsError
 from .metrics import EPOCH_METRICS, headline_mean, multilabel_metrics, sigmoid
 from .params import HEADLINE_MEAN, TrainParams
@@ -13,16 +13,22 @@ from .params import HEADLINE_MEAN, TrainParams
 
 def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any:
     """TrainingArguments from `train:` plus what the pipeline fixes: per-epoch eval and saves,
-    best epoch by `train.select_epoch_by` on validation, no reporting integrations (dvclive is added by hand)."""
+    best epoch by `train.select_epoch_by` on validation, no reporting integrations (dvclive is added by hand).
+
+    `train.bf16: auto` means bf16 on a bf16 GPU; on a CPU it starts as fp32 and the train stage's
+    probe (bf16.py) switches it on where bf16 autocast measures faster."""
     import torch
     from transformers import TrainingArguments
 
-    bf16 = bf16_supported() if params.bf16 == "auto" else params.bf16
+    bf16 = bool(gpu_bf16()) if params.bf16 == "auto" else params.bf16
     args = dict(params.training_args)
     if params.average_top_epochs > 1:
         args["save_total_limit"] = None  # every epoch may be among the best few; removed after training
-    if bf16 and not torch.cuda.is_available():
-        args.setdefault("use_cpu", True)  # transformers refuses bf16 without a GPU unless told
+    if not torch.cuda.is_available():
+        # transformers refuses bf16 without a GPU unless told it runs on the CPU; said always, so
+        # that `auto` can switch bf16 on after its probe without building the arguments again
+        # (a second TrainingArguments under torchrun no longer sees the distributed run).
+        args.setdefault("use_cpu", True)
     # Token-count loss averaging is for language modelling; for a classification loss it only
     # multiplies the loss (and gradients) by the number of processes under torchrun.
     args.setdefault("average_tokens_across_devices", False)

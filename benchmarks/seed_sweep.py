@@ -1,0 +1,102 @@
+"""Score a setting as a mean over seeds: one named DVC experiment per seed, timed, then summarised.
+
+    python benchmarks/seed_sweep.py --name default                       # seeds 42 43 44
+    python benchmarks/seed_sweep.py --name no-hashtags -S normalise.hashtags=strip
+    python benchmarks/seed_sweep.py --name default --calibrate ../shared/tools/calibrate.py
+
+Run from the repository root with the project's environment on PATH, the data where params.yaml
+expects it (data/raw for SemEval). Each seed is `dvc exp run -n <name>-s<seed> -S train.seed=<seed>`
+in the workspace (where the data is), one after another: never in parallel on a small CPU. The
+experiments stay in DVC (`dvc exp show`, `summarise-seeds <names>`, `compare-runs`, `dvc exp apply`).
+At the end params.yaml and dvc.lock are put back as they were and the outputs are checked out
+again from the cache. Prints the wall time of each run, the CPU calibration before and after
+(with `--calibrate`, a script that prints training samples/s, run with and without `--fp32`),
+and the mean ± sample standard deviation per score on validation and test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlbert.seeds import group_by_all_but_seed, read_experiment, summary_table
+
+RESTORED = ("params.yaml", "dvc.lock")
+
+
+def calibration(script: Path | None) -> list[str]:
+    if script is None:
+        return []
+    lines = []
+    for extra in ([], ["--fp32"]):
+        result = subprocess.run([sys.executable, str(script), *extra], capture_output=True, text=True, check=True)
+        lines += [line for line in result.stdout.splitlines() if line.startswith("calibration")]
+    return lines
+
+
+def training_facts(rev: str) -> dict:
+    """What the train stage recorded about its own run: time, precision, machine."""
+    import dvc.api
+
+    live = json.loads(dvc.api.read("dvclive/metrics.json", rev=rev))
+    return {key: live[key] for key in ("train_runtime_s", "bf16", "bf16_probe", "machine") if key in live}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--name", required=True, help="experiment name prefix: <name>-s<seed>")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("-S", "--set-param", action="append", default=[], help="a param override, as for dvc exp run")
+    parser.add_argument("--calibrate", type=Path, help="a calibration script to run before and after")
+    parser.add_argument("--json", type=Path, help="also write the timings and the summary here")
+    args = parser.parse_args(argv)
+
+    saved = {name: Path(name).read_bytes() for name in RESTORED}
+    before = calibration(args.calibrate)
+    names, wall = [], {}
+    try:
+        for seed in args.seeds:
+            name = f"{args.name}-s{seed}"
+            overrides = [item for value in (*args.set_param, f"train.seed={seed}") for item in ("-S", value)]
+            start = time.perf_counter()
+            subprocess.run(["dvc", "exp", "run", "-n", name, *overrides], check=True)
+            wall[name] = time.perf_counter() - start
+            names.append(name)
+            print(f"seed_sweep: {name} took {wall[name] / 60:.1f} min", flush=True)
+    finally:
+        for name, content in saved.items():
+            Path(name).write_bytes(content)
+        subprocess.run(["dvc", "checkout", "--quiet"], check=False)
+    after = calibration(args.calibrate)
+
+    experiments = [read_experiment(name) for name in names]
+    runs = {name: {"wall_s": round(wall[name], 1), **training_facts(name)} for name in names}
+    groups = group_by_all_but_seed(experiments)
+    if before:
+        print("\n".join(["", "calibration before:", *before, "calibration after:", *after]))
+    print("\n| run | wall time | train | bf16 | test jaccard / f1_micro / f1_macro |\n|---|---|---|---|---|")
+    for experiment in experiments:
+        run, scores = runs[experiment.rev], experiment.scores
+        print(
+            f"| {experiment.rev} | {run['wall_s'] / 60:.1f} min | {run.get('train_runtime_s', 0):.0f} s | {run.get('bf16')} | "
+            + " / ".join(f"{scores[f'test.{key}']:.4f}" for key in ("jaccard", "f1_micro", "f1_macro"))
+            + " |"
+        )
+    for split in ("validation", "test"):
+        print(f"\n{split}:\n{summary_table(groups, split)}")
+    if args.json:
+        summary = {
+            "runs": runs,
+            "calibration": {"before": before, "after": after},
+            "scores": {name: experiment.scores for name, experiment in zip(names, experiments)},
+        }
+        args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
