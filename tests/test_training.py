@@ -279,3 +279,12 @@ def test_labels_are_not_passed_to_the_model(tiny_trainer):
     # Given labels, BertForSequenceClassification computes its own (plain BCE) loss.
     assert outputs.loss is None
     assert "labels" in batch  # the caller's batch keeps them
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_the_precision_decided_after_the_probe_is_the_one_the_trainer_runs(tmp_path, bf16):
+    # TrainingArguments derives its mixed precision when built: the decision must be built in,
+    # not set on the arguments afterwards (which would leave training in fp32).
+    params = params_from_dict({"train": {"bf16": "auto"}}).train
+    args = build_training_arguments(params, tmp_path, bf16=bf16)
+    assert args.bf16 is bf16 and args.mixed_precision == ("bf16" if bf16 else "no")

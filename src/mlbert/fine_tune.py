@@ -68,7 +68,7 @@ def fine_tune(params: Params) -> str | None:
     collator = DataCollatorWithPadding(tokenizer)
     probe = {}
     if params.train.bf16 == "auto" and gpu_bf16() is None:
-        args, probe = _probe_precision(model, collator, data["train"], args)
+        args, probe = _probe_precision(params, model, collator, data["train"], args)
     # The model carries its normalisation in config.json: every loader applies the same to its texts.
     setattr(model.config, NORMALISE_KEY, normalisation)
     check_label_segment_fits(model, params.tokenize.max_length, source.name)
@@ -113,7 +113,7 @@ def fine_tune(params: Params) -> str | None:
             "best_epoch": epoch,
             f"best_validation_{metric}": trainer.state.best_metric,
             "train_runtime_s": result.metrics["train_runtime"],
-            "bf16": args.bf16,
+            "bf16": args.mixed_precision == "bf16",  # what the Trainer ran, not only what was asked
             **({"bf16_probe": probe} if probe else {}),
             "machine": machine_summary(),
             "num_processes": args.world_size,
@@ -131,11 +131,11 @@ def fine_tune(params: Params) -> str | None:
     )
     return (
         f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}{average}, "
-        f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.bf16} -> {TRAINED_DIR}"
+        f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.mixed_precision == 'bf16'} -> {TRAINED_DIR}"
     )
 
 
-def _probe_precision(model: Any, collator: Any, train: Any, args: Any) -> tuple[Any, dict[str, Any]]:
+def _probe_precision(params: Params, model: Any, collator: Any, train: Any, args: Any) -> tuple[Any, dict[str, Any]]:
     """`train.bf16: auto` on a CPU: time both precisions on one real training batch and return
     the TrainingArguments with the faster one, and the measurement. Under torchrun every
     process probes (they share the machine as in training) and all follow the main process."""
@@ -154,7 +154,8 @@ def _probe_precision(model: Any, collator: Any, train: Any, args: Any) -> tuple[
             f"train: bf16 auto: fp32 {probe['fp32_samples_per_s']:.1f} samples/s, bf16 autocast "
             f"{probe['bf16_samples_per_s']:.1f} -> {'bf16' if bf16 else 'fp32'}"
         )
-    args.bf16 = bf16  # read when the Trainer builds its accelerator, which happens after this
+    if bf16 != args.bf16:
+        args = build_training_arguments(params.train, CHECKPOINT_DIR, bf16=bf16)
     return args, probe
 
 

@@ -11,23 +11,26 @@ from .metrics import EPOCH_METRICS, headline_mean, multilabel_metrics, sigmoid
 from .params import HEADLINE_MEAN, TrainParams
 
 
-def build_training_arguments(params: TrainParams, output_dir: str | Path) -> Any:
+def build_training_arguments(params: TrainParams, output_dir: str | Path, bf16: bool | None = None) -> Any:
     """TrainingArguments from `train:` plus what the pipeline fixes: per-epoch eval and saves,
     best epoch by `train.select_epoch_by` on validation, no reporting integrations (dvclive is added by hand).
 
-    `train.bf16: auto` means bf16 on a bf16 GPU; on a CPU it starts as fp32 and the train stage's
-    probe (bf16.py) switches it on where bf16 autocast measures faster."""
+    `bf16` overrides `train.bf16` (the train stage passes the CPU probe's decision for `auto`,
+    see bf16.py). Left None, `auto` means bf16 on a bf16 GPU and fp32 elsewhere. The arguments
+    are built again rather than edited: TrainingArguments derives its mixed precision from
+    `bf16` when it is built, so setting `args.bf16` afterwards would train in fp32."""
     import torch
     from transformers import TrainingArguments
 
-    bf16 = bool(gpu_bf16()) if params.bf16 == "auto" else params.bf16
+    if bf16 is None:
+        bf16 = bool(gpu_bf16()) if params.bf16 == "auto" else params.bf16
     args = dict(params.training_args)
     if params.average_top_epochs > 1:
         args["save_total_limit"] = None  # every epoch may be among the best few; removed after training
     if not torch.cuda.is_available():
         # transformers refuses bf16 without a GPU unless told it runs on the CPU; said always, so
-        # that `auto` can switch bf16 on after its probe without building the arguments again
-        # (a second TrainingArguments under torchrun no longer sees the distributed run).
+        # that the arguments `auto` builds again after its probe set up the same devices (under
+        # torchrun, a second build with other device settings loses the distributed run).
         args.setdefault("use_cpu", True)
     # Token-count loss averaging is for language modelling; for a classification loss it only
     # multiplies the loss (and gradients) by the number of processes under torchrun.
