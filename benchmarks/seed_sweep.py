@@ -8,8 +8,9 @@ Run from the repository root with the project's environment on PATH, the data wh
 expects it (data/raw for SemEval). Each seed is `dvc exp run -n <name>-s<seed> -S train.seed=<seed>`
 in the workspace (where the data is), one after another: never in parallel on a small CPU. The
 experiments stay in DVC (`dvc exp show`, `summarise-seeds <names>`, `compare-runs`, `dvc exp apply`).
-At the end params.yaml and dvc.lock are put back as they were and the outputs are checked out
-again from the cache. Prints the wall time of each run, the CPU calibration before and after
+At the end params.yaml and dvc.lock are put back as they were (and unstaged), the git-tracked
+outputs that were as committed before (metrics.json, dvclive/, plots/) are again, and the DVC
+outputs are checked out from the cache to match. Prints the wall time of each run, the CPU calibration before and after
 (with `--calibrate`, a script that prints training samples/s, run with and without `--fp32`),
 and the mean ± sample standard deviation per score on validation and test.
 """
@@ -38,6 +39,13 @@ def calibration(script: Path | None) -> list[str]:
     return lines
 
 
+def tracked_clean_files() -> set[str]:
+    """The files git tracks that are as committed."""
+    listed = subprocess.run(["git", "ls-files", "-z"], capture_output=True, text=True, check=True).stdout
+    dirty = subprocess.run(["git", "diff", "HEAD", "--name-only", "-z"], capture_output=True, text=True, check=True).stdout
+    return set(filter(None, listed.split("\0"))) - set(filter(None, dirty.split("\0")))
+
+
 def training_facts(rev: str) -> dict:
     """What the train stage recorded about its own run: time, precision, machine."""
     import dvc.api
@@ -56,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     saved = {name: Path(name).read_bytes() for name in RESTORED}
+    clean = tracked_clean_files()  # the run's git-tracked outputs (metrics.json, dvclive/, plots/) among them
     before = calibration(args.calibrate)
     names, wall = [], {}
     try:
@@ -70,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for name, content in saved.items():
             Path(name).write_bytes(content)
+        subprocess.run(["git", "reset", "--quiet", "--", *RESTORED], check=False)  # undo DVC's autostage
+        changed = sorted(clean - tracked_clean_files() - set(RESTORED))
+        if changed:
+            subprocess.run(["git", "checkout", "--", *changed], check=False)
         subprocess.run(["dvc", "checkout", "--quiet"], check=False)
     after = calibration(args.calibrate)
 

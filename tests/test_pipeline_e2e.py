@@ -281,6 +281,19 @@ def test_a_seed_experiment_and_its_baseline_are_summarised_as_one_group(repo):
     dvc(repo, "checkout")
 
 
+def test_the_seed_sweep_benchmark_runs_named_experiments_and_puts_the_workspace_back(repo, tmp_path):
+    report = tmp_path / "sweep.json"
+    command = ("benchmarks/seed_sweep.py", "--name", "sweep", "--seeds", "43", "44", "--json", str(report))
+    result = run(repo, sys.executable, *command)
+    summary = json.loads(report.read_text())
+    assert list(summary["runs"]) == ["sweep-s43", "sweep-s44"]
+    for facts in summary["runs"].values():
+        assert facts["wall_s"] > 0 and isinstance(facts["bf16"], bool) and facts["machine"]["cpu"]
+    assert "| (all the same but the seed) | 43, 44 |" in result.stdout
+    assert run(repo, "git", "status", "--porcelain").stdout == ""  # params.yaml and dvc.lock as committed
+    assert ran_stages(dvc(repo, "repro").stdout) == []  # and the outputs checked out to match them
+
+
 def test_the_plain_cls_head_with_pos_weight_exports_a_transformers_pipeline_folder(repo):
     from transformers import pipeline
 
