@@ -5,8 +5,7 @@ import pytest
 
 from mlbert.data import Splits
 from mlbert.encoding import encode_splits
-from mlbert.normalise import IDENTITY
-from mlbert.params import NormaliseParams
+from mlbert.normalise import IDENTITY, TWEETS
 
 LABELS = ["joy", "anger", "fear"]  # not alphabetical: the encoding must follow this order
 
@@ -50,6 +49,6 @@ def test_texts_are_cut_at_the_tokenizer_max_length_and_left_unpadded():
 
 def test_texts_are_normalised_before_they_are_tokenized(tokenizer):
     raw = "@someone so angry \\n #fuming 😡"
-    encoded = encode_splits(tiny_splits([raw], [["anger"]]), tokenizer, NormaliseParams())["train"]
+    encoded = encode_splits(tiny_splits([raw], [["anger"]]), tokenizer, TWEETS)["train"]
     tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0])
     assert tokens == ["[CLS]", "@", "user", "so", "angry", "fu", "##ming", "enraged", "face", "[SEP]"]

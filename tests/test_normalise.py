@@ -1,14 +1,15 @@
 """The tweet normaliser: what each switch rewrites, and that the settings travel with a model."""
 
+import dataclasses
 import json
 
 import pytest
 
 from mlbert.errors import DataError, ModelFolderError
-from mlbert.normalise import IDENTITY, from_config, normalise_text, read_recorded, segment_hashtag
+from mlbert.normalise import IDENTITY, TWEETS, from_config, normalise_text, read_recorded, segment_hashtag
 from mlbert.params import NormaliseParams, ParamsError, params_from_dict
 
-ALL_ON = NormaliseParams()
+ALL_ON = TWEETS
 
 
 def only(**switches):
@@ -47,7 +48,7 @@ def test_all_parts_together_on_a_semeval_style_tweet():
 
 def test_with_every_switch_off_a_text_is_returned_untouched():
     text = "  @a  #b \\n 😡 &amp; "
-    assert IDENTITY.is_identity
+    assert IDENTITY.is_identity and NormaliseParams() == IDENTITY  # the default: off
     assert normalise_text(text, IDENTITY) == text
 
 
@@ -80,7 +81,7 @@ def test_a_model_config_without_settings_means_no_normalisation():
 
 def test_a_model_config_carries_its_settings():
     recorded = {**vars(ALL_ON), "hashtags": "strip"}
-    assert from_config(Config(mlbert_normalise=recorded)) == NormaliseParams(hashtags="strip")
+    assert from_config(Config(mlbert_normalise=recorded)) == dataclasses.replace(TWEETS, hashtags="strip")
 
 
 def test_settings_this_version_does_not_know_are_refused_with_the_folder_named():

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from mlbert.normalise import TWEETS
 from tiny_models import tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,7 @@ def workspace(tmp_path_factory, tokenizer):
         "model": {"name": str(root / "base")},
         "prepare": {"source": "semeval", "dir": str(raw)},
         "tokenize": {"max_length": 32},
+        "normalise": {**vars(TWEETS)},  # every part on, so the tests below see it applied
         "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -323,11 +325,10 @@ def test_predict_on_raw_texts_gives_exactly_the_probabilities_evaluate_scored(wo
 @pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
 def test_every_backend_normalises_texts_as_the_training_texts_were(workspace, ran, backend):
     from mlbert.normalise import normalise_text
-    from mlbert.params import NormaliseParams
     from mlbert.prediction import load
 
     classifier = load(workspace / "models/export", backend=backend)
-    assert classifier.normalise == NormaliseParams()  # read from the folder's config.json
+    assert classifier.normalise == TWEETS  # read from the folder's config.json
     raw = ["@fan_1 so #BestDayEver 😡 \\n again &amp; again", "plain words"]
     normalised = [normalise_text(text, classifier.normalise) for text in raw]
     assert normalised[0] == "@user so Best Day Ever enraged face again & again"

@@ -37,6 +37,11 @@ _EMOJI_NAME = re.compile(r"\uE000([^\uE001]*)\uE001")  # private-use delimiters 
 _SPACES = re.compile(r"\s+")
 
 
+# Every part on: what the tweet preset in docs/pipeline.md sets.
+TWEETS = NormaliseParams(
+    escaped_newlines=True, html_entities=True, mentions=True, urls=True, emoji=True, hashtags="segment"
+)
+# Every part off: a model whose config records no normalisation.
 IDENTITY = NormaliseParams(
     escaped_newlines=False, html_entities=False, mentions=False, urls=False, emoji=False, hashtags="keep"
 )
