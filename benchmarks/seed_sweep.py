@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from mlbert.seeds import group_by_all_but_seed, read_experiment, summary_table
 
 RESTORED = ("params.yaml", "dvc.lock")
@@ -44,6 +46,19 @@ def tracked_clean_files() -> set[str]:
     listed = subprocess.run(["git", "ls-files", "-z"], capture_output=True, text=True, check=True).stdout
     dirty = subprocess.run(["git", "diff", "HEAD", "--name-only", "-z"], capture_output=True, text=True, check=True).stdout
     return set(filter(None, listed.split("\0"))) - set(filter(None, dirty.split("\0")))
+
+
+def git_tracked_outputs() -> tuple[str, ...]:
+    """The stage outputs that git holds (metrics and plots with `cache: false`), from dvc.yaml."""
+    stages = yaml.safe_load(Path("dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    paths = []
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            for entry in stage.get(kind) or []:
+                path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
+                if (options or {}).get("cache") is False:
+                    paths.append(path)
+    return tuple(paths)
 
 
 def training_facts(rev: str) -> dict:
@@ -80,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, content in saved.items():
             Path(name).write_bytes(content)
         subprocess.run(["git", "reset", "--quiet", "--", *RESTORED], check=False)  # undo DVC's autostage
-        changed = sorted(clean - tracked_clean_files() - set(RESTORED))
+        outputs = git_tracked_outputs()  # only what the pipeline writes: an edit made meanwhile stays
+        changed = sorted(path for path in clean - tracked_clean_files() if path.startswith(outputs))
         if changed:
             subprocess.run(["git", "checkout", "--", *changed], check=False)
         subprocess.run(["dvc", "checkout", "--quiet"], check=False)
