@@ -6,7 +6,7 @@ import json
 import pytest
 
 from mlbert.errors import DataError, ModelFolderError
-from mlbert.normalise import IDENTITY, TWEETS, from_config, normalise_text, read_recorded, segment_hashtag
+from mlbert.normalise import IDENTITY, TWEETS, from_config, normalise_text, normalise_texts, read_recorded, segment_hashtag
 from mlbert.params import NormaliseParams, ParamsError, params_from_dict
 
 ALL_ON = TWEETS
@@ -50,6 +50,7 @@ def test_with_every_switch_off_a_text_is_returned_untouched():
     text = "  @a  #b \\n 😡 &amp; "
     assert IDENTITY.is_identity and NormaliseParams() == IDENTITY  # the default: off
     assert normalise_text(text, IDENTITY) == text
+    assert normalise_texts([text, "b"], IDENTITY) == [text, "b"]
 
 
 def test_a_text_with_nothing_to_rewrite_only_loses_extra_whitespace():
@@ -87,6 +88,13 @@ def test_a_model_config_carries_its_settings():
 def test_settings_this_version_does_not_know_are_refused_with_the_folder_named():
     with pytest.raises(ModelFolderError, match="models/x/config.json mlbert_normalise.*normalise.lowercase"):
         from_config(Config(mlbert_normalise={"lowercase": True}), "models/x")
+
+
+def test_recorded_settings_of_the_wrong_type_are_refused_with_the_key_named():
+    with pytest.raises(ModelFolderError, match="mlbert_normalise.*normalise.emoji"):
+        from_config(Config(mlbert_normalise={"emoji": "yes"}), "models/x")
+    with pytest.raises(ModelFolderError, match="expected a mapping"):
+        from_config(Config(mlbert_normalise=["emoji"]), "models/x")
 
 
 def test_the_recorded_settings_file_is_read_and_checked(tmp_path):

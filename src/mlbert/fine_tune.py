@@ -108,12 +108,13 @@ def fine_tune(params: Params) -> str | None:
     metric = params.train.select_epoch_by
     effective_batch = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
     epoch = best_epoch(trainer.state, metric)
+    ran_bf16 = args.mixed_precision == "bf16"  # what the Trainer ran, not only what was asked
     live.summary.update(
         {
             "best_epoch": epoch,
             f"best_validation_{metric}": trainer.state.best_metric,
             "train_runtime_s": result.metrics["train_runtime"],
-            "bf16": args.mixed_precision == "bf16",  # what the Trainer ran, not only what was asked
+            "bf16": ran_bf16,
             **({"bf16_probe": probe} if probe else {}),
             "machine": machine_summary(),
             "num_processes": args.world_size,
@@ -131,7 +132,7 @@ def fine_tune(params: Params) -> str | None:
     )
     return (
         f"best epoch {epoch} of {args.num_train_epochs:g}, validation {metric} {trainer.state.best_metric:.4f}{average}, "
-        f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {args.mixed_precision == 'bf16'} -> {TRAINED_DIR}"
+        f"{args.world_size} process(es), effective batch {effective_batch}, bf16 {ran_bf16} -> {TRAINED_DIR}"
     )
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataError, ModelFolderError, ParamsError
-from .params import NormaliseParams
+from .params import NormaliseParams, group_from_dict
 
 CONFIG_KEY = "mlbert_normalise"  # where a model's config.json records its normalisation
 MENTION_PLACEHOLDER = "@user"
@@ -67,6 +67,8 @@ def normalise_text(text: str, params: NormaliseParams) -> str:
 
 
 def normalise_texts(texts: Sequence[str], params: NormaliseParams) -> list[str]:
+    if params.is_identity:  # the default: no per-text call
+        return list(texts)
     return [normalise_text(text, params) for text in texts]
 
 
@@ -119,12 +121,10 @@ def from_config(config: Any, folder: Path | str = "") -> NormaliseParams:
 
 def from_dict(recorded: Mapping[str, Any], where: str) -> NormaliseParams:
     """Settings recorded by a (possibly other) version of the pipeline, checked like params."""
-    from .params import params_from_dict
-
     if not isinstance(recorded, Mapping):
         raise ParamsError(f"{where}: expected a mapping of normalise settings, got {type(recorded).__name__}")
     try:
-        return params_from_dict({"normalise": dict(recorded)}).normalise
+        return group_from_dict("normalise", dict(recorded))
     except ParamsError as error:
         raise ParamsError(f"{where}: not a normalisation this version knows ({error})") from error
 

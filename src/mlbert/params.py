@@ -363,6 +363,17 @@ def params_from_dict(raw: dict[str, Any]) -> Params:
     return params
 
 
+def group_from_dict(name: str, section: Any) -> Any:
+    """One group (not `train`, whose check needs transformers) validated as params_from_dict would."""
+    cls = _GROUP_CLASSES[name]
+    if cls is TrainParams:
+        raise ValueError("the train group is validated with the whole params (params_from_dict)")
+    if not isinstance(section, dict):
+        raise ParamsError(f"{name} must be a mapping, got {type(section).__name__}")
+    _check_size(section, name)
+    return _build(cls, section, name)
+
+
 def _check_size(document: Any, where: str) -> None:
     """Refuse a document that holds more than MAX_VALUES values once its aliases are expanded.
 
