@@ -4,6 +4,8 @@ and ONNX int8, side by side in one process on the same texts and the same batche
     python benchmarks/serving.py                          # models/export on the prepared test split
     python benchmarks/serving.py --levers                 # also: what each optimisation adds
     python benchmarks/serving.py --levers --split validation   # where export settings are chosen
+    python benchmarks/serving.py --load                   # also: `serve` under 16 concurrent clients
+    python benchmarks/serving.py --openvino               # also: OpenVINO fp32, bf16 and NNCF int8
 
 Throughput is texts/s at batch 32 over the whole test split, timed as whole `predict_probabilities`
 calls (what `predict` runs: tokenization, batches of similar length, padding, forward passes,
@@ -11,13 +13,27 @@ sigmoid); latency is p50/p95 over single texts. Agreement is the share of the (t
 decisions, with the exported thresholds, that match PyTorch fp32. `--levers` also measures
 file-order batches, the un-fused ONNX graph, onnxruntime's own SkipLayerNorm fusion and other
 quantisation settings.
+
+`--openvino` adds OpenVINO (`pip install -e ".[openvino]"`) on the same model.onnx: fp32, bf16
+and int8 by NNCF post-training quantisation, calibrated on 300 validation texts (never test).
+
+`--load` then starts `serve` (a real server process) on the fastest backend the folder has and
+sends it every text of the split as its own request from `--clients` concurrent clients, each
+waiting for its answer before sending the next: throughput against the same backend's offline
+batch throughput above, latency percentiles, and how many texts the server batched together.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
+import signal
+import socket
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +45,19 @@ from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import format_score, multilabel_metrics
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, export_onnx, quantize_onnx
 from mlbert.paths import EXPORT_DIR, PREPARED_DIR
-from mlbert.prediction import Classifier, Forward, load, onnx_forward, predict_probabilities, session_forward, torch_forward
+from mlbert.prediction import (
+    Classifier,
+    Forward,
+    available_backends,
+    load,
+    onnx_forward,
+    predict_probabilities,
+    session_forward,
+    torch_forward,
+)
+
+# The rows of the offline table that run the same forward pass as each `serve --backend`.
+OFFLINE_ROW = {"torch": "PyTorch fp32", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
 
 QUANTISATION_LEVERS = {
     "ONNX int8, every FFN output quantised": {"fp32_ffn_outputs": 0},
@@ -79,6 +107,36 @@ def plain_onnx_forward(path: Path) -> Forward:
     return session_forward(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
 
 
+def openvino_forward(compiled) -> Forward:
+    names = [port.get_any_name() for port in compiled.inputs]
+    request = compiled.create_infer_request()
+
+    def forward(batch):
+        return request.infer({name: batch[name] for name in names})[compiled.outputs[0]]
+
+    return forward
+
+
+def openvino_backends(model_dir: Path, tokenizer, calibration_texts: Sequence[str]) -> dict[str, Forward]:
+    """OpenVINO on the exported model.onnx: fp32, bf16, and NNCF int8 calibrated on `calibration_texts`."""
+    import nncf
+    import openvino as ov
+
+    core = ov.Core()
+    model = ov.convert_model(str(model_dir / ONNX_FILE))
+    names = [port.get_any_name() for port in model.inputs]
+    encoded = tokenizer(list(calibration_texts), truncation=True)
+    samples = [{name: np.asarray([encoded[name][i]], dtype=np.int64) for name in names} for i in range(len(calibration_texts))]
+    quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(samples))
+    latency = {"PERFORMANCE_HINT": "LATENCY"}
+    return {
+        "OpenVINO fp32": openvino_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "f32"})),
+        "OpenVINO bf16": openvino_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "bf16"})),
+        # The runtime's default precision for what stays unquantised (bf16 where the CPU has it).
+        "OpenVINO int8 (NNCF)": openvino_forward(core.compile_model(quantized, "CPU", latency)),
+    }
+
+
 def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dict[str, Forward]:
     """The graphs the export chose against: un-fused, re-fused at load, other quantisations."""
     export_onnx(reference.model, reference.tokenizer, scratch / "unfused.onnx")
@@ -93,6 +151,101 @@ def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dic
     return backends
 
 
+class ServeProcess:
+    """`python -m mlbert.serving` on a free local port, stopped with SIGTERM at the end."""
+
+    def __init__(self, model: Path, backend: str, max_wait_ms: float):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
+                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning"]  # fmt: skip
+        self.process = subprocess.Popen(command, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited: {self.process.stderr.read().decode()}")
+            try:
+                self.get("/health")
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("serve did not answer /health within 300 s")
+
+    def get(self, path: str) -> dict:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            connection.request("GET", path)
+            return json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, list[float]]:
+    """Every text as its own request, from `clients` threads that each wait for an answer before
+    sending again (keep-alive connections); the wall time and each request's latency in ms."""
+    next_text, lock, latencies = iter(range(len(texts))), threading.Lock(), []
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        while True:
+            with lock:
+                index = next(next_text, None)
+            if index is None:
+                break
+            body = json.dumps({"texts": [texts[index]]})
+            start = time.perf_counter()
+            connection.request("POST", "/predict", body=body, headers={"content-type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"request {index}: HTTP {response.status}")
+            elapsed = 1000 * (time.perf_counter() - start)
+            with lock:
+                latencies.append(elapsed)
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, latencies
+
+
+def serve_under_load(model: Path, texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]) -> None:
+    backend = available_backends(model)[0]
+    server = ServeProcess(model, backend, max_wait_ms)
+    try:
+        load_test(server.port, texts[: 4 * clients], clients)  # warm-up: connections, kernels
+        before = server.get("/metadata")["served"]
+        seconds, latencies = load_test(server.port, texts, clients)
+        after = server.get("/metadata")["served"]
+    finally:
+        server.stop()
+    per_second = len(texts) / seconds
+    batches = after["batches"] - before["batches"]
+    share = per_second / offline[OFFLINE_ROW[backend]]
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+    print(f"\n`serve --backend {backend}` under load: {clients} concurrent clients, one text per request, "
+          f"{len(texts)} requests, max wait {max_wait_ms:g} ms")  # fmt: skip
+    print("| backend | texts/s | of offline batch throughput | p50 ms | p95 ms | p99 ms | texts per forward pass |")
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {backend} | {per_second:.0f} | {100 * share:.0f}% | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
+        f"{(after['texts'] - before['texts']) / max(batches, 1):.1f} |",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=EXPORT_DIR)
@@ -102,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per backend; the median counts")
     parser.add_argument("--latency-texts", type=int, default=300, help="single-text requests timed per backend")
     parser.add_argument("--levers", action="store_true", help="also measure each optimisation on its own")
+    parser.add_argument("--openvino", action="store_true", help="also measure OpenVINO fp32, bf16 and NNCF int8")
+    parser.add_argument("--load", action="store_true", help="also load-test `serve` on the fastest backend")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test")
+    parser.add_argument("--max-wait-ms", type=float, default=5.0, help="`serve --max-wait-ms` in the load test")
     args = parser.parse_args(argv)
 
     splits = read_splits(args.data)
@@ -118,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
             "ONNX fp32": onnx_forward(args.model / ONNX_FILE),
             "ONNX int8": onnx_forward(args.model / INT8_FILE),
         }
+        if args.openvino:
+            calibration = splits.validation["text"].tolist()[:300]
+            backends.update(openvino_backends(args.model, tokenizer, calibration))
         if args.levers:
             backends.update(lever_backends(reference, args.model, Path(scratch)))
         for forward in backends.values():  # warm up: first calls allocate and pick kernels
@@ -126,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         # Timings on a shared 2-core VM drift by 10% from pass to pass: every backend is timed in
         # each of `--repeats` interleaved passes over the test split, and the median pass counts.
         probabilities_of, seconds_of = {}, {name: [] for name in backends}
+        per_second_of: dict[str, float] = {}
         for _ in range(args.repeats):
             for name, forward in backends.items():
                 probabilities_of[name], seconds = timed_pass(forward, tokenizer, texts, len(labels), args.batch_size)
@@ -137,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|---|---|---|---|---|---|")
         for name, forward in backends.items():
             probabilities, seconds = probabilities_of[name], float(np.median(seconds_of[name]))
+            per_second_of[name] = len(texts) / seconds
             p50, p95 = latency_ms(forward, tokenizer, texts[: args.latency_texts], len(labels))
             scores = multilabel_metrics(gold, probabilities, rule, labels)
             agreement = ((probabilities >= rule) == (expected >= rule)).mean()
@@ -152,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
                 in_order = file_order_seconds(backends[name], tokenizer, texts, len(labels), args.batch_size)
                 _, by_length = timed_pass(backends[name], tokenizer, texts, len(labels), args.batch_size)
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
+    if args.load:
+        serve_under_load(args.model, texts, args.clients, args.max_wait_ms, per_second_of)
     return 0
 
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict
 
 from mlbert.data import read_splits
-from mlbert.export import check_parity, copy_model_files, model_card, write_onnx_files
+from mlbert.export import check_parity, copy_model_files, model_card, scores_summary, write_onnx_files
 from mlbert.labels import labels_to_multi_hot
 from mlbert.manifest import MANIFEST_NAME, write_manifest
 from mlbert.outputs import publish_together
@@ -54,7 +54,8 @@ def main() -> str:
         }
         files = sorted([path.name for path in staging.iterdir()] + ["README.md", MANIFEST_NAME])
         (staging / "README.md").write_text(model_card(labels, files, card_params, metrics, parity, fp32_nodes), encoding="utf-8")
-        write_manifest(staging, labels, card_params)  # last: it fingerprints every other file
+        scores = {split: scores_summary(metrics[split]) for split in ("validation", "test")}
+        write_manifest(staging, labels, card_params, scores)  # last: it fingerprints every other file
         outputs.json(EXPORT_METRICS_PATH, parity)
     summary = ", ".join(
         f"{backend} max diff {parity[backend]['max_abs_diff']:.1e}, agreement {parity[backend]['label_agreement']:.2%}"

@@ -145,6 +145,41 @@ def test_serving_prints_one_row_per_backend_against_pytorch_fp32(exported, prepa
     assert reference[6:] == [format_score(expected["f1_micro"]), format_score(expected["jaccard"])]
 
 
+def test_serving_openvino_adds_fp32_bf16_and_nncf_int8_rows_against_pytorch(exported, prepared, capsys):
+    assert script("serving").main(
+        ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--openvino"]
+    ) == 0  # fmt: skip
+    rows = {row[0]: row[1:] for row in table(capsys.readouterr().out, "| backend | texts/s")}
+    assert list(rows) == [*SERVING_BACKENDS, "OpenVINO fp32", "OpenVINO bf16", "OpenVINO int8 (NNCF)"]
+    assert float(rows["OpenVINO fp32"][4]) <= 1e-4  # fp32 OpenVINO answers as PyTorch does
+    for name in ("OpenVINO bf16", "OpenVINO int8 (NNCF)"):
+        per_second, _, _, _, diff, agreement, *_ = numbers(rows[name])
+        assert per_second > 0 and 0 <= diff <= 1 and 0 <= agreement <= 100
+
+
+def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_throughput(exported, prepared, capsys):
+    assert script("serving").main(
+        ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--clients", "3"]
+    ) == 0  # fmt: skip
+    output = capsys.readouterr().out
+    assert "`serve --backend onnx-int8` under load: 3 concurrent clients, one text per request, 12 requests" in output
+    [row] = table(output, "| backend | texts/s | of offline")
+    assert row[0] == "onnx-int8"
+    per_second, share, p50, p95, p99, per_pass = numbers(row[1:])
+    assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
+
+
+def test_streaming_reports_memory_and_speed_for_each_file_size(exported, capsys, tmp_path):
+    assert script("streaming").main(["--model", str(exported), "--lines", "50", "300", "--scratch", str(tmp_path)]) == 0
+    output = capsys.readouterr().out
+    rows = table(output, "| lines | input MB |")
+    assert [row[0] for row in rows] == ["50", "300"]
+    for row in rows:
+        megabytes, seconds, per_second, peak = numbers(row[1:])
+        assert megabytes > 0 and seconds > 0 and per_second > 0 and peak > 50
+    assert list(tmp_path.iterdir()) == []  # inputs and outputs removed
+
+
 def test_serving_levers_add_the_alternative_graphs_and_the_batching_order(exported, prepared, capsys, tmp_path, monkeypatch):
     import tempfile
 

@@ -159,7 +159,7 @@ def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path, suffix):
 def test_a_lone_surrogate_in_a_jsonl_text_is_a_clear_error(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text('{"text": "fine"}\n{"text": "half an emoji \\ud83d"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"in.jsonl: holds '\\ud83d', half of a surrogate pair"):
+    with pytest.raises(InputError, match=r"in.jsonl: row 2 of column 'text' holds '\\ud83d', half of a surrogate pair"):
         read_file(path, "text")
 
 
@@ -227,3 +227,12 @@ def test_a_model_error_that_names_no_file_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr("mlbert.cli.load", load)
     with pytest.raises(OSError, match="something went wrong"):
         main(["a text"])
+
+
+def test_the_backend_defaults_to_auto_the_fastest_the_folder_has(tmp_path):
+    from mlbert.prediction import available_backends
+
+    assert parse_args(["a text"]).backend == "auto"
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    (tmp_path / "model.int8.onnx").write_bytes(b"")
+    assert available_backends(tmp_path)[0] == "onnx-int8"  # what auto loads

@@ -6,6 +6,9 @@ lines (default) or CSV out.
     predict --file tweets.csv --text-column tweet --format csv --output labels.csv
     predict --file tweets.parquet --backend torch               # .csv .tsv .jsonl .parquet tables
     cat tweets.txt | predict
+
+A --file is read in chunks and its predictions written as they come, so its size is bounded by
+the disk, not by memory: a first pass checks every row and counts them, then the model runs.
 """
 
 from __future__ import annotations
@@ -16,26 +19,22 @@ import csv
 import io
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from .errors import DataError, InputError, MlbertError
+from .errors import InputError, MlbertError
 from .outputs import atomic_file
 from .paths import EXPORT_DIR
-from .prediction import BACKENDS, load
+from .prediction import BACKENDS, Classifier, load
+from .text_files import LONE_SURROGATE, TEXT_SUFFIXES, count_texts, text_chunks
 
 DEFAULT_MODEL_DIR = str(EXPORT_DIR)
 DEFAULT_TEXT_COLUMN = "text"
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".parquet")
-TEXT_SUFFIXES = (".txt", "")
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-# Bytes that are not UTF-8 reach sys.argv as lone surrogates (PEP 383).
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,8 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("texts", nargs="*", help="texts to label (default: read --file, else stdin lines)")
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR, help=f"exported folder (default: {DEFAULT_MODEL_DIR})")
     parser.add_argument(
-        "--backend", choices=BACKENDS, help="forward pass (default: the fastest the folder has: onnx-int8, onnx, torch)"
-    )
+        "--backend", choices=("auto", *BACKENDS), default="auto",
+        help="forward pass (default auto: the fastest the folder has, of onnx-int8, onnx, torch)",
+    )  # fmt: skip
     parser.add_argument("--file", type=Path, help="texts: .txt (a text per line), .csv, .tsv, .jsonl or .parquet")
     parser.add_argument(
         "--text-column", help=f"the column with the texts in a table --file (default: {DEFAULT_TEXT_COLUMN})"
@@ -101,27 +101,35 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
-    """The texts to label, from arguments, --file or stdin; InputError if there are none."""
+    """The texts to label, from arguments, --file or stdin, as one list; InputError if there are none."""
     if args.texts:
         if args.text_column is not None:
             raise InputError("--text-column names a column of a table --file; texts given as arguments have none")
         return check_argument_texts(args.texts)
     if args.file is not None:
-        suffix = args.file.suffix.lower()
-        if args.text_column is not None and suffix in TEXT_SUFFIXES:
-            kind = f"a {suffix} file" if suffix else "a file without a suffix"
-            raise InputError(
-                f"--file {args.file}: --text-column {args.text_column!r} names a column of a table, but {kind} "
-                "is read as one text per line, header included; if it is a tab-separated table, rename it to .tsv"
-            )
-        texts = read_file(args.file, args.text_column or DEFAULT_TEXT_COLUMN)
-    else:
-        if args.text_column is not None:
-            raise InputError("--text-column names a column of a table --file; stdin is read as one text per line")
-        texts = text_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
+        texts = read_file(*file_and_column(args))
+        if not texts:
+            raise InputError(f"no texts to label: {args.file} is empty")
+        return texts
+    if args.text_column is not None:
+        raise InputError("--text-column names a column of a table --file; stdin is read as one text per line")
+    texts = text_lines(decode_utf8(sys.stdin.buffer.read(), "stdin"))
     if not texts:
-        raise InputError(f"no texts to label: {args.file or 'stdin'} is empty")
+        raise InputError("no texts to label: stdin is empty")
     return texts
+
+
+def file_and_column(args: argparse.Namespace) -> tuple[Path, str]:
+    """--file and the column its texts are in; InputError for a --text-column a text file cannot have."""
+    path, column = args.file, args.text_column
+    suffix = path.suffix.lower()
+    if column is not None and suffix in TEXT_SUFFIXES:
+        kind = f"a {suffix} file" if suffix else "a file without a suffix"
+        raise InputError(
+            f"--file {path}: --text-column {column!r} names a column of a table, but {kind} "
+            "is read as one text per line, header included; if it is a tab-separated table, rename it to .tsv"
+        )
+    return path, column or DEFAULT_TEXT_COLUMN
 
 
 def check_argument_texts(texts: list[str]) -> list[str]:
@@ -154,35 +162,8 @@ def text_lines(text: str) -> list[str]:
 
 
 def read_file(path: Path, text_column: str) -> list[str]:
-    """Texts from a plain text file (one per non-blank line) or a table's `text_column`."""
-    if not path.is_file():
-        raise FileNotFoundError(f"--file {path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix in TEXT_SUFFIXES:
-        return text_lines(decode_utf8(path.read_bytes(), f"--file {path}"))
-    if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"--file {path}: unknown file type {suffix!r}; use .txt, {', '.join(TABLE_SUFFIXES)}")
-    from .data import read_table
-
-    try:
-        frame = read_table(path)
-    except DataError as error:
-        raise InputError(f"--file {error}") from error
-    except UnicodeEncodeError as error:  # JSON can spell a lone surrogate, which pandas' strings refuse
-        raise InputError(
-            f"--file {path}: holds {error.object[error.start]!a}, half of a surrogate pair (a \\u escape "
-            "without its other half), which is not valid Unicode"
-        ) from error
-    if text_column not in frame.columns:
-        raise InputError(
-            f"--file {path}: no column {text_column!r} (columns: {', '.join(map(str, frame.columns))}); "
-            "name the text column with --text-column"
-        )
-    column = frame[text_column]
-    for row, value in enumerate(column, start=1):
-        if not isinstance(value, str) or not value.strip():
-            raise InputError(f"--file {path}: row {row} of column {text_column!r} has no text ({value!r})")
-    return column.tolist()
+    """Every text of `path` (one per non-blank line, or a table's `text_column`) as one list."""
+    return [text for chunk in text_chunks(path, text_column) for text in chunk]
 
 
 def escape_formula(cell: str) -> str:
@@ -190,10 +171,10 @@ def escape_formula(cell: str) -> str:
 
 
 def format_results(
-    texts: list[str], results: list[dict], labels: list[str], fmt: str, csv_escape: bool = True
+    texts: list[str], results: list[dict], labels: list[str], fmt: str, csv_escape: bool = True, header: bool = True
 ) -> Iterable[str]:
-    """Output lines: JSON objects, or CSV rows (text, labels joined by ';', one probability per label),
-    their text cells escaped against formula injection unless `csv_escape` is false."""
+    """Output lines: JSON objects, or CSV rows (text, labels joined by ';', one probability per label)
+    after a `header` row, their text cells escaped against formula injection unless `csv_escape` is false."""
     if fmt == "jsonl":
         for text, result in zip(texts, results):
             yield json.dumps({"text": text, **result}, ensure_ascii=False) + "\n"
@@ -209,7 +190,8 @@ def format_results(
         writer.writerow([escape_formula(cell) if csv_escape and isinstance(cell, str) else cell for cell in cells])
         return buffer.getvalue().removesuffix("\r\n") + "\n"
 
-    yield row(["text", "labels", *labels])
+    if header:
+        yield row(["text", "labels", *labels])
     for text, result in zip(texts, results):
         yield row([text, ";".join(result["labels"]), *(result["scores"][label] for label in labels)])
 
@@ -257,15 +239,37 @@ def names_a_file(error: Exception, args: argparse.Namespace) -> bool:
     return getattr(error, "filename", None) is not None or any(path in str(error) for path in paths)
 
 
+def prediction_lines(
+    classifier: Classifier, chunks: Iterable[list[str]], total: int, args: argparse.Namespace
+) -> Iterable[str]:
+    """Output lines, produced a chunk at a time as the model labels it; a progress bar over
+    `total` texts on stderr for a --file."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="predict", unit="text", disable=args.file is None) as bar:
+        for number, chunk in enumerate(chunks):
+            results = classifier.predict(chunk, batch_size=args.batch_size, progress=bar.update)
+            yield from format_results(
+                chunk, results, classifier.labels, args.format, csv_escape=args.csv_escape, header=number == 0
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_output(args)
-        texts = read_texts(args)
+        if args.file is not None:
+            path, column = file_and_column(args)
+            total = count_texts(path, column)  # every row checked before the model loads
+            if total == 0:
+                raise InputError(f"no texts to label: {path} is empty")
+            chunks: Iterable[list[str]] = text_chunks(path, column)
+        else:
+            texts = read_texts(args)
+            total, chunks = len(texts), [texts]
         quiet_transformers()
-        classifier = load(args.model, backend=args.backend, threads=args.threads)
-        results = classifier.predict(texts, batch_size=args.batch_size, progress=args.file is not None)
-        lines = format_results(texts, results, classifier.labels, args.format, csv_escape=args.csv_escape)
+        classifier = load(args.model, backend=None if args.backend == "auto" else args.backend, threads=args.threads)
+        lines = prediction_lines(classifier, chunks, total, args)
         if args.output is None:
             sys.stdout.writelines(lines)
         else:

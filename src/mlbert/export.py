@@ -102,6 +102,11 @@ def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance
     return report
 
 
+def scores_summary(split_metrics: dict[str, Any]) -> dict[str, Any]:
+    """A split's headline scores (at the exported thresholds), without the per-label detail."""
+    return {"n_examples": split_metrics["n_examples"], **{key: split_metrics[key] for key in CARD_METRICS}}
+
+
 def _drop(before: float | None, after: float | None) -> float | None:
     return None if before is None or after is None else before - after
 

@@ -1,7 +1,7 @@
 """manifest.json: what an exported folder holds, so that its files are known to belong together.
 
-Export writes, for every file, its size and SHA-256, plus the labels and the params the model was
-made with. `load()` checks the files it is about to use against it: a replaced
+Export writes, for every file, its size and SHA-256, plus the labels, the params the model was
+made with and its validation and test scores. `load()` checks the files it is about to use against it: a replaced
 `model.safetensors` (which would leave the ONNX backends giving the old model's answers), a
 truncated graph or a missing `thresholds.json` fail with the file named, instead of serving a
 mix of two models or silently falling back to 0.5.
@@ -30,14 +30,19 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(folder: Path, labels: list[str], params: dict[str, Any]) -> dict[str, Any]:
-    """Describe every file now in `folder` (but the manifest itself) and write manifest.json."""
+def write_manifest(
+    folder: Path, labels: list[str], params: dict[str, Any], metrics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Describe every file now in `folder` (but the manifest itself) and write manifest.json, with
+    the model's scores per split when given (what `serve`'s /metadata reports)."""
     files = {
         path.name: {"bytes": path.stat().st_size, "sha256": file_digest(path)}
         for path in sorted(folder.iterdir())
         if path.is_file() and path.name != MANIFEST_NAME
     }
     manifest = {"version": MANIFEST_VERSION, "labels": labels, "params": params, "files": files}
+    if metrics is not None:
+        manifest["metrics"] = metrics
     (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 

@@ -37,6 +37,8 @@ BACKENDS = tuple(BACKEND_FILES)
 
 # One forward pass: padded numpy inputs by name -> logits (batch, labels).
 Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
+# A bar of batches on stderr, or a callback told how many texts each batch finished.
+Progress = bool | Callable[[int], object]
 
 
 def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
@@ -51,12 +53,13 @@ def predict_probabilities(
     texts: Sequence[str],
     num_labels: int,
     batch_size: int = 32,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> np.ndarray:
     """Sigmoid probabilities, shape (len(texts), num_labels), in the order of `texts`.
 
     Truncation uses the tokenizer's `model_max_length`, which the train stage sets to
-    `tokenize.max_length`.
+    `tokenize.max_length`. `progress`: a bar of batches on stderr (true), or a function called
+    with the number of texts each batch finished (a caller's own bar over many calls).
     """
     from tqdm.auto import tqdm
 
@@ -64,10 +67,12 @@ def predict_probabilities(
     names = list(encoded.keys())
     probabilities = np.zeros((len(texts), num_labels), dtype=np.float32)
     batches = length_sorted_batches([len(ids) for ids in encoded["input_ids"]], batch_size)
-    for rows in tqdm(batches, desc="predict", unit="batch", disable=not progress):
+    for rows in tqdm(batches, desc="predict", unit="batch", disable=progress is not True):
         batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
         logits = forward({name: np.asarray(batch[name], dtype=np.int64) for name in names})
         probabilities[rows] = sigmoid(logits)
+        if callable(progress):
+            progress(len(rows))
     return probabilities
 
 
@@ -83,12 +88,12 @@ class Classifier:
     model: Any = None  # the torch module, for the torch backend
     normalise: NormaliseParams = IDENTITY  # what the model was trained on: applied to every text
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
         """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
         texts = normalise_texts(texts, self.normalise)
         return predict_probabilities(self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress)
 
-    def predict(self, texts: Sequence[str], batch_size: int = 32, progress: bool = False) -> list[dict]:
+    def predict(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> list[dict]:
         """For each text: the labels at or above their threshold and every label's probability."""
         return self.decide(self.predict_proba(texts, batch_size, progress))
 

@@ -1,0 +1,352 @@
+"""`serve`: an HTTP service over an exported folder (FastAPI on uvicorn), with dynamic batching.
+
+    serve --model models/export --host 127.0.0.1 --port 8080
+    curl -s localhost:8080/predict -H 'content-type: application/json' -d '{"texts": ["What a day!"]}'
+
+Endpoints: `POST /predict` ({"texts": [...]} -> {"predictions": [...]}, each prediction the JSON
+line `predict` writes), `GET /health`, `GET /metadata`, and the OpenAPI docs at `/docs`.
+
+Texts from concurrent requests are batched together: the first text to arrive waits at most
+`max_wait_ms` for others, up to `max_batch_size` texts, and one worker thread runs the model on the
+batch while the event loop keeps accepting requests. On SIGTERM or Ctrl-C, uvicorn stops accepting
+connections and answers every request already received before the process exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from .errors import MlbertError
+from .manifest import read_manifest
+from .paths import EXPORT_DIR
+from .prediction import BACKENDS, Classifier, load
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    """What one request may ask, and how requests are batched."""
+
+    max_texts: int = 256  # texts in one request
+    max_body_bytes: int = 1 << 20  # bytes of one request body
+    max_batch_size: int = 32  # texts in one forward pass
+    max_wait_ms: float = 5.0  # how long a text waits for others to share its batch
+
+    def __post_init__(self) -> None:
+        for name in ("max_texts", "max_body_bytes", "max_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be at least 0, got {self.max_wait_ms}")
+
+
+class Batcher:
+    """Gathers the texts of concurrent requests into shared forward passes.
+
+    A request's texts are never split across batches, so a request larger than `max_batch_size`
+    runs alone (still in passes of `max_batch_size`). The model runs in one worker thread: the
+    forward pass and the tokenizer release the GIL, so the event loop keeps reading requests."""
+
+    def __init__(self, classifier: Classifier, max_batch_size: int, max_wait_ms: float):
+        self.classifier = classifier
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.queue: asyncio.Queue[tuple[list[str], asyncio.Future]] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlbert-model")
+        self.batches = 0  # forward-pass groups run, for /metadata and the load benchmark
+        self.texts = 0
+
+    async def probabilities(self, texts: list[str]) -> np.ndarray:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, future))
+        return await future
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            waiting = [await self.queue.get()]
+            count = len(waiting[0][0])
+            deadline = loop.time() + self.max_wait_s
+            while count < self.max_batch_size:
+                try:
+                    if self.queue.empty():
+                        item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
+                    else:
+                        item = self.queue.get_nowait()
+                except (TimeoutError, asyncio.TimeoutError):
+                    break
+                if count + len(item[0]) > self.max_batch_size:
+                    self.queue_front(item)
+                    break
+                waiting.append(item)
+                count += len(item[0])
+            texts = [text for request, _ in waiting for text in request]
+            try:
+                probabilities = await loop.run_in_executor(
+                    self.executor, self.classifier.predict_proba, texts, self.max_batch_size
+                )
+            except Exception as error:  # the requests get a 500 naming it; the service goes on
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            self.batches += 1
+            self.texts += len(texts)
+            start = 0
+            for request, future in waiting:
+                if not future.done():  # a client that went away has its future cancelled
+                    future.set_result(probabilities[start : start + len(request)])
+                start += len(request)
+
+    def queue_front(self, item: tuple[list[str], asyncio.Future]) -> None:
+        """Put back an item that did not fit, ahead of the rest: it opens the next batch."""
+        held = [item]
+        while not self.queue.empty():
+            held.append(self.queue.get_nowait())
+        for entry in held:
+            self.queue.put_nowait(entry)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr] = Field(
+        description="the texts to label: at least one, at most the server's --max-texts, none blank; a text "
+        "longer than the model's max_length is truncated as in training",
+        examples=[["What a day!", "I can't believe they did this."]],
+    )
+
+
+class Prediction(BaseModel):
+    text: str
+    labels: list[str] = Field(description="the labels at or above their threshold")
+    scores: dict[str, float] = Field(description="every label's probability")
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+
+
+def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[str, Any]:
+    """What /metadata answers: the labels and thresholds, the base model, scores, the backend."""
+    manifest = read_manifest(folder) or {}
+    params = manifest.get("params") or {}
+    return {
+        "labels": classifier.labels,
+        "thresholds": {label: float(t) for label, t in zip(classifier.labels, classifier.thresholds)},
+        "base_model": (params.get("model") or {}).get("name"),
+        "metrics": manifest.get("metrics"),
+        "backend": classifier.backend,
+        "normalise": {key: value for key, value in vars(classifier.normalise).items()},
+        "model_dir": str(folder),
+        "limits": vars(limits),
+    }
+
+
+def create_app(classifier: Classifier, folder: Path, limits: ServeLimits = ServeLimits()) -> Any:
+    """The ASGI app: FastAPI routes behind a body-size limit, the batcher started with the app."""
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher = Batcher(classifier, limits.max_batch_size, limits.max_wait_ms)
+        task = asyncio.create_task(batcher.run())
+        state["batcher"] = batcher
+        try:
+            yield
+        finally:  # uvicorn runs this after the requests in flight were answered
+            task.cancel()
+            batcher.close()
+
+    app = FastAPI(
+        title="mlbert",
+        summary=f"Multi-label text classification: {', '.join(classifier.labels)}",
+        version="1",
+        lifespan=lifespan,
+    )
+    info = metadata(classifier, folder, limits)
+
+    @app.exception_handler(RequestValidationError)
+    async def unreadable_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = error.errors()
+        not_json = any(problem.get("type") == "json_invalid" for problem in problems)
+        message = "; ".join(_describe(problem) for problem in problems)
+        return JSONResponse(
+            {"detail": message, "errors": json.loads(json.dumps(problems, default=str))},
+            status_code=400 if not_json else 422,
+        )
+
+    @app.post("/predict", response_model=PredictResponse)
+    async def predict(request: PredictRequest) -> dict[str, Any]:
+        """Labels and per-label probabilities for each text, in the order given."""
+        texts = request.texts
+        problem = _check_texts(texts, limits.max_texts)
+        if problem:
+            return JSONResponse({"detail": problem}, status_code=422)
+        probabilities = await state["batcher"].probabilities(texts)
+        decided = classifier.decide(probabilities)
+        return {"predictions": [{"text": text, **result} for text, result in zip(texts, decided)]}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        """200 once the model is loaded and the batcher runs."""
+        return {"status": "ok"}
+
+    @app.get("/metadata")
+    async def get_metadata() -> dict[str, Any]:
+        """Labels, thresholds, base model, the export's validation and test scores, backend, limits."""
+        batcher = state.get("batcher")
+        return {**info, "served": {"batches": batcher.batches, "texts": batcher.texts} if batcher else None}
+
+    return BodyLimit(app, limits.max_body_bytes)
+
+
+def _check_texts(texts: list[str], max_texts: int) -> str | None:
+    if not texts:
+        return "texts is an empty list; give at least one text to label"
+    if len(texts) > max_texts:
+        return f"texts has {len(texts)} items, more than this server's limit of {max_texts} per request (--max-texts)"
+    for index, text in enumerate(texts):
+        if not text.strip():
+            return f"texts[{index}] is {'blank' if text else 'empty'}; give a text to label"
+    return None
+
+
+def _describe(problem: dict[str, Any]) -> str:
+    """One validation problem as a sentence naming where: `texts[2]: Input should be a valid string`."""
+    where = [part for part in problem.get("loc", ()) if part != "body"]
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in where).lstrip(".")
+    if problem.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({problem.get('ctx', {}).get('error', problem.get('msg'))})"
+    if problem.get("type") == "missing":
+        return f"{path} is missing: send {{\"texts\": [\"a text\", ...]}}"
+    if problem.get("type") == "extra_forbidden":
+        return f"{path} is not a field this endpoint takes (only texts)"
+    if problem.get("type") == "model_attributes_type":
+        return 'the body must be a JSON object: {"texts": ["a text", ...]}'
+    return f"{path or 'the body'}: {problem.get('msg')}"
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over `limit` bytes gets 413 before anything parses it.
+
+    The body is read here (at most `limit` + one chunk), then replayed to the app."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self.too_large(send)
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                await self.too_large(send)
+                return
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: wait for a disconnect, as the server would say
+
+        await self.app(scope, replay, send)
+
+    async def too_large(self, send: Any) -> None:
+        payload = json.dumps(
+            {"detail": f"the request body is larger than this server's limit of {self.limit} bytes (--max-body-bytes)"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    defaults = ServeLimits()
+    parser = argparse.ArgumentParser(prog="serve", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", type=Path, default=EXPORT_DIR, help=f"exported folder (default: {EXPORT_DIR})")
+    parser.add_argument(
+        "--backend", choices=("auto", *BACKENDS), default="auto",
+        help="forward pass (default auto: the fastest the folder has, of onnx-int8, onnx, torch)",
+    )  # fmt: skip
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0 picks a free one)")
+    parser.add_argument("--threads", type=int, help="CPU threads for the forward pass (default: all)")
+    parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size, help="texts per forward pass (default: %(default)s)")
+    parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms, help="how long a text waits for others to batch with (default: %(default)s)")
+    parser.add_argument("--max-texts", type=int, default=defaults.max_texts, help="texts per request (default: %(default)s)")
+    parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="request body size limit (default: %(default)s)")
+    parser.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to finish requests in flight on SIGTERM (default: %(default)s)")
+    parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    if not 0 <= args.port <= 65535:
+        parser.error("--port must be in 0..65535")
+    try:
+        args.limits = ServeLimits(args.max_texts, args.max_body_bytes, args.max_batch_size, args.max_wait_ms)
+    except ValueError as error:
+        parser.error(str(error).replace("max_", "--max-").replace("_", "-"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import uvicorn
+
+    from .cli import quiet_transformers
+
+    quiet_transformers()
+    try:
+        classifier = load(args.model, backend=None if args.backend == "auto" else args.backend, threads=args.threads)
+    except (MlbertError, OSError, ValueError) as error:
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"serve: error: {message}", file=sys.stderr)
+        return 1
+    app = create_app(classifier, args.model, args.limits)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        limit_concurrency=None,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
