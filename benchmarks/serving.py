@@ -160,16 +160,19 @@ class ServeProcess:
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
                    "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning"]  # fmt: skip
-        self.process = subprocess.Popen(command, stderr=subprocess.PIPE)
+        self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.process.stderr.read().decode()}")
+                self.log.seek(0)
+                raise RuntimeError(f"serve exited: {self.log.read().decode(errors='replace')[-2000:]}")
             try:
                 self.get("/health")
                 return
             except OSError:
                 time.sleep(0.2)
+        self.process.kill()
         raise RuntimeError("serve did not answer /health within 300 s")
 
     def get(self, path: str) -> dict:
@@ -186,14 +189,21 @@ class ServeProcess:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, list[float]]:
     """Every text as its own request, from `clients` threads that each wait for an answer before
     sending again (keep-alive connections); the wall time and each request's latency in ms."""
-    next_text, lock, latencies = iter(range(len(texts))), threading.Lock(), []
+    next_text, lock, latencies, failures = iter(range(len(texts))), threading.Lock(), [], []
 
     def client() -> None:
+        try:
+            send_all()
+        except Exception as error:  # noqa: BLE001 - re-raised below, after every client stopped
+            failures.append(error)
+
+    def send_all() -> None:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         while True:
             with lock:
@@ -218,6 +228,8 @@ def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, lis
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {clients} clients failed; the first: {failures[0]}")
     return time.perf_counter() - start, latencies
 
 

@@ -236,3 +236,10 @@ def test_the_backend_defaults_to_auto_the_fastest_the_folder_has(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"")
     (tmp_path / "model.int8.onnx").write_bytes(b"")
     assert available_backends(tmp_path)[0] == "onnx-int8"  # what auto loads
+
+
+def test_a_csv_row_with_a_stray_delimiter_is_an_error_not_a_shifted_text(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_text("id,text\n1,fine\n2,wor,ld\n", encoding="utf-8")
+    with pytest.raises(InputError, match="in.csv: .*Expected 2 fields in line 3, saw 3"):
+        read_file(path, "text")

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -56,21 +57,27 @@ class Server:
 
     def __init__(self, model_dir: Path, *flags: str):
         self.port = free_port()
+        self.log = tempfile.TemporaryFile()  # not a pipe: one nobody reads could fill and stall the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlbert.serving", "--model", str(model_dir), "--port", str(self.port),
              "--log-level", "warning", *flags],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=self.log, stderr=self.log,
         )  # fmt: skip
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"serve exited: {self.process.stderr.read().decode()}")
+                raise AssertionError(f"serve exited: {self.output()}")
             try:
                 if self.request("GET", "/health")[0] == 200:
                     return
             except OSError:
                 time.sleep(0.2)
-        raise AssertionError("serve did not answer /health within 120 s")
+        self.stop()
+        raise AssertionError("serve did not answer /health within 180 s")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
@@ -87,7 +94,7 @@ class Server:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.communicate()
+        self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +115,7 @@ def test_predictions_are_predicts_labels_and_scores_for_each_text_in_order(serve
 
 
 def test_concurrent_single_text_requests_share_forward_passes(model_dir):
-    server = Server(model_dir, "--max-wait-ms", "50")
+    server = Server(model_dir, "--max-wait-ms", "200")
     try:
         before = server.request("GET", "/metadata")[1]["served"]
         with ThreadPoolExecutor(16) as pool:
@@ -141,14 +148,22 @@ def test_a_text_longer_than_the_model_takes_is_truncated_not_refused(server):
         (json.dumps({"texts": ["t"] * (MAX_TEXTS + 1)}).encode(), 422, f"more than this server's limit of {MAX_TEXTS}"),
         (json.dumps({"texts": ["x" * MAX_BODY]}).encode(), 413, f"larger than this server's limit of {MAX_BODY} bytes"),
         (b'{"texts": ["a"], "threshold": 0.1}', 422, "threshold is not a field this endpoint takes"),
+        (b"", 422, "the body is missing"),
+        (b'{"texts": ["fine", "half an emoji \\ud83d"]}', 422, "texts[1] holds '\\ud83d', half of a surrogate pair"),
     ],
     ids=["not-json", "no-texts", "misnamed", "not-an-object", "not-a-list", "a-number", "a-null", "empty-list",
-         "blank-text", "too-many", "too-large", "extra-field"],
+         "blank-text", "too-many", "too-large", "extra-field", "empty-body", "lone-surrogate"],
 )  # fmt: skip
 def test_a_bad_request_gets_a_4xx_naming_the_problem(server, body, status, message):
     got, answer = server.request("POST", "/predict", body)
     assert got == status, answer
     assert message in answer["detail"]
+
+
+def test_a_body_that_is_not_declared_json_is_refused_naming_its_content_type(server):
+    """`curl -d` without `-H content-type: application/json` sends a form type."""
+    status, answer = server.request("POST", "/predict", b'{"texts": ["a"]}', {"content-type": "application/x-www-form-urlencoded"})
+    assert status == 415 and "application/json" in answer["detail"] and "x-www-form-urlencoded" in answer["detail"]
 
 
 def test_a_body_over_the_limit_without_a_length_header_is_refused_too(server):
@@ -175,16 +190,16 @@ def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
 
 def test_sigterm_answers_the_request_in_flight_before_exiting(model_dir):
     # A long batching wait keeps the request in flight while the signal arrives.
-    server = Server(model_dir, "--max-wait-ms", "3000")
+    server = Server(model_dir, "--max-wait-ms", "5000")
     answer = {}
     try:
         client = threading.Thread(target=lambda: answer.update(result=server.predict({"texts": TEXTS})))
         client.start()
-        time.sleep(1.0)
+        time.sleep(1.5)  # the request is in the server, waiting for company
         server.process.send_signal(signal.SIGTERM)
         client.join(timeout=60)
         code = server.process.wait(timeout=60)
-        errors = server.process.stderr.read().decode()
+        errors = server.output()
     finally:
         server.stop()
     status, body = answer["result"]

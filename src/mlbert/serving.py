@@ -34,6 +34,7 @@ from .errors import MlbertError
 from .manifest import read_manifest
 from .paths import EXPORT_DIR
 from .prediction import BACKENDS, Classifier, load
+from .text_files import LONE_SURROGATE
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class ServeLimits:
         for name in ("max_texts", "max_body_bytes", "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be at least 0, got {self.max_wait_ms}")
+        if not 0 <= self.max_wait_ms < 60_000:  # also refuses nan and inf
+            raise ValueError(f"max_wait_ms must be at least 0 and under 60000, got {self.max_wait_ms}")
 
 
 class Batcher:
@@ -75,41 +76,67 @@ class Batcher:
         return await future
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            waiting = [await self.queue.get()]
-            count = len(waiting[0][0])
-            deadline = loop.time() + self.max_wait_s
-            while count < self.max_batch_size:
-                try:
-                    if self.queue.empty():
-                        item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
-                    else:
-                        item = self.queue.get_nowait()
-                except (TimeoutError, asyncio.TimeoutError):
-                    break
-                if count + len(item[0]) > self.max_batch_size:
-                    self.queue_front(item)
-                    break
-                waiting.append(item)
-                count += len(item[0])
-            texts = [text for request, _ in waiting for text in request]
+            waiting = await self.next_batch()
             try:
-                probabilities = await loop.run_in_executor(
-                    self.executor, self.classifier.predict_proba, texts, self.max_batch_size
-                )
-            except Exception as error:  # the requests get a 500 naming it; the service goes on
+                await self.answer(waiting)
+            except Exception as error:  # noqa: BLE001 - never let one batch stop the service
                 for _, future in waiting:
                     if not future.done():
                         future.set_exception(error)
+
+    async def next_batch(self) -> list[tuple[list[str], asyncio.Future]]:
+        """The first waiting request, and those that arrive within max_wait_ms, up to max_batch_size
+        texts. Requests whose client has gone (cancelled futures) are dropped."""
+        loop = asyncio.get_running_loop()
+        waiting: list[tuple[list[str], asyncio.Future]] = []
+        while not waiting:
+            item = await self.queue.get()
+            if not item[1].done():
+                waiting.append(item)
+        count = len(waiting[0][0])
+        deadline = loop.time() + self.max_wait_s
+        while count < self.max_batch_size:
+            try:
+                if self.queue.empty():
+                    item = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
+                else:
+                    item = self.queue.get_nowait()
+            except (TimeoutError, asyncio.TimeoutError):
+                break
+            if item[1].done():
                 continue
-            self.batches += 1
-            self.texts += len(texts)
-            start = 0
-            for request, future in waiting:
-                if not future.done():  # a client that went away has its future cancelled
-                    future.set_result(probabilities[start : start + len(request)])
-                start += len(request)
+            if count + len(item[0]) > self.max_batch_size:
+                self.queue_front(item)
+                break
+            waiting.append(item)
+            count += len(item[0])
+        return waiting
+
+    async def answer(self, waiting: list[tuple[list[str], asyncio.Future]]) -> None:
+        """Run the batch and hand each request its rows. If the batch fails, each request is run
+        alone, so only the one that caused the failure gets the error."""
+        loop = asyncio.get_running_loop()
+        texts = [text for request, _ in waiting for text in request]
+        try:
+            probabilities = await loop.run_in_executor(self.executor, self.classifier.predict_proba, texts, self.max_batch_size)
+        except Exception:
+            if len(waiting) == 1:
+                raise
+            for item in waiting:
+                try:
+                    await self.answer([item])
+                except Exception as error:  # noqa: BLE001 - handed to that request alone
+                    if not item[1].done():
+                        item[1].set_exception(error)
+            return
+        self.batches += 1
+        self.texts += len(texts)
+        start = 0
+        for request, future in waiting:
+            if not future.done():
+                future.set_result(probabilities[start : start + len(request)])
+            start += len(request)
 
     def queue_front(self, item: tuple[list[str], asyncio.Future]) -> None:
         """Put back an item that did not fit, ahead of the rest: it opens the next batch."""
@@ -166,7 +193,7 @@ def create_app(classifier: Classifier, folder: Path, limits: ServeLimits = Serve
     async def lifespan(app: FastAPI):
         batcher = Batcher(classifier, limits.max_batch_size, limits.max_wait_ms)
         task = asyncio.create_task(batcher.run())
-        state["batcher"] = batcher
+        state["batcher"], state["task"] = batcher, task
         try:
             yield
         finally:  # uvicorn runs this after the requests in flight were answered
@@ -183,7 +210,13 @@ def create_app(classifier: Classifier, folder: Path, limits: ServeLimits = Serve
 
     @app.exception_handler(RequestValidationError)
     async def unreadable_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = error.errors()
+        content_type = request.headers.get("content-type", "")
+        media = content_type.split(";")[0].strip().lower()
+        if request.method == "POST" and media != "application/json" and not media.endswith("+json"):
+            # FastAPI reads a body as JSON only when it says it is JSON (curl -d sends a form type).
+            detail = f"send the body as application/json (this request's content-type is {content_type or 'missing'})"
+            return JSONResponse({"detail": detail}, status_code=415)
+        problems = [{key: value for key, value in problem.items() if key != "input"} for problem in error.errors()]
         not_json = any(problem.get("type") == "json_invalid" for problem in problems)
         message = "; ".join(_describe(problem) for problem in problems)
         return JSONResponse(
@@ -198,13 +231,19 @@ def create_app(classifier: Classifier, folder: Path, limits: ServeLimits = Serve
         problem = _check_texts(texts, limits.max_texts)
         if problem:
             return JSONResponse({"detail": problem}, status_code=422)
-        probabilities = await state["batcher"].probabilities(texts)
+        try:
+            probabilities = await state["batcher"].probabilities(texts)
+        except Exception as error:  # noqa: BLE001 - a JSON 500 that names it, not a bare one
+            return JSONResponse({"detail": f"the model failed on this request: {type(error).__name__}: {error}"}, status_code=500)
         decided = classifier.decide(probabilities)
         return {"predictions": [{"text": text, **result} for text, result in zip(texts, decided)]}
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        """200 once the model is loaded and the batcher runs."""
+    async def health() -> Any:
+        """200 while the model is loaded and the batcher runs; 503 otherwise."""
+        task = state.get("task")
+        if task is None or task.done():
+            return JSONResponse({"status": "unavailable", "detail": "the batching worker is not running"}, status_code=503)
         return {"status": "ok"}
 
     @app.get("/metadata")
@@ -224,6 +263,9 @@ def _check_texts(texts: list[str], max_texts: int) -> str | None:
     for index, text in enumerate(texts):
         if not text.strip():
             return f"texts[{index}] is {'blank' if text else 'empty'}; give a text to label"
+        surrogate = LONE_SURROGATE.search(text)
+        if surrogate:
+            return f"texts[{index}] holds {surrogate.group()!a}, half of a surrogate pair, which is not valid Unicode"
     return None
 
 
@@ -234,7 +276,7 @@ def _describe(problem: dict[str, Any]) -> str:
     if problem.get("type") == "json_invalid":
         return f"the body is not valid JSON ({problem.get('ctx', {}).get('error', problem.get('msg'))})"
     if problem.get("type") == "missing":
-        return f"{path} is missing: send {{\"texts\": [\"a text\", ...]}}"
+        return f"{path or 'the body'} is missing: send {{\"texts\": [\"a text\", ...]}} as application/json"
     if problem.get("type") == "extra_forbidden":
         return f"{path} is not a field this endpoint takes (only texts)"
     if problem.get("type") == "model_attributes_type":
@@ -287,7 +329,11 @@ class BodyLimit:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),  # or the server reads the rest of the upload to keep the connection
+                ],
             }
         )
         await send({"type": "http.response.body", "body": payload})

@@ -33,7 +33,14 @@ def text_chunks(path: Path, text_column: str, chunk_size: int | None = None) -> 
     """The texts of `path` in order, in lists of at most `chunk_size` (default CHUNK_TEXTS);
     InputError naming the file and the line or row of the first problem."""
     if not path.is_file():
-        raise FileNotFoundError(f"--file {path}: file not found")
+        raise InputError(f"--file {path}: file not found")
+    try:
+        yield from _chunks(path, text_column, chunk_size or CHUNK_TEXTS)
+    except OSError as error:  # read failures are about the input, whatever consumes the chunks
+        raise InputError(f"--file {path}: cannot read it ({error.strerror or error})") from error
+
+
+def _chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[list[str]]:
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
         texts: Iterable[str] = (text for _, text in _decoded_lines(path) if text.strip())
@@ -45,7 +52,7 @@ def text_chunks(path: Path, text_column: str, chunk_size: int | None = None) -> 
         texts = _checked(_parquet_cells(path, text_column), path, text_column)
     else:
         raise InputError(f"--file {path}: unknown file type {suffix!r}; use .txt, {', '.join(TABLE_SUFFIXES)}")
-    yield from _batched(texts, chunk_size or CHUNK_TEXTS)
+    yield from _batched(texts, chunk_size)
 
 
 def count_texts(path: Path, text_column: str) -> int:
@@ -123,7 +130,9 @@ def _delimited_cells(path: Path, column: str, delimiter: str) -> Iterator[Any]:
         header = pd.read_csv(path, nrows=0, **options).columns
         if column not in header:
             raise _missing_column(path, column, header)
-        for frame in pd.read_csv(path, usecols=[column], chunksize=CHUNK_TEXTS, **options):
+        # Every column is parsed (no usecols): only then does a row with a stray delimiter fail
+        # as it does in a whole-file read, instead of shifting its text.
+        for frame in pd.read_csv(path, chunksize=CHUNK_TEXTS, **options):
             yield from frame[column].tolist()
     except pd.errors.EmptyDataError as error:
         raise InputError(f"--file {path}: the file is empty") from error
@@ -164,5 +173,12 @@ def _parquet_cells(path: Path, column: str) -> Iterator[Any]:
     names = table.schema_arrow.names
     if column not in names:
         raise _missing_column(path, column, names)
-    for batch in table.iter_batches(batch_size=CHUNK_TEXTS, columns=[column]):
+    batches = table.iter_batches(batch_size=CHUNK_TEXTS, columns=[column])
+    while True:
+        try:
+            batch = next(batches, None)
+        except Exception as error:  # a damaged page: pyarrow's ArrowInvalid, OSError
+            raise InputError(f"--file {path}: cannot be read past row group boundaries ({error})") from error
+        if batch is None:
+            return
         yield from batch.column(0).to_pylist()
