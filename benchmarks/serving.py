@@ -43,6 +43,7 @@ import numpy as np
 from mlbert.data import read_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import format_score, multilabel_metrics
+from mlbert.normalise import normalise_texts
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, export_onnx, quantize_onnx
 from mlbert.paths import EXPORT_DIR, PREPARED_DIR
 from mlbert.prediction import (
@@ -278,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     texts = split["text"].tolist()
     reference: Classifier = load(args.model, backend="torch")
     labels, tokenizer, rule = reference.labels, reference.tokenizer, reference.thresholds
+    raw_texts = texts
+    # The forward passes below take tokenizer input directly, so the texts are normalised here once,
+    # as `predict` would (the server normalises the raw texts itself).
+    texts = normalise_texts(texts, reference.normalise)
     gold = labels_to_multi_hot(split["labels"], labels)
 
     with tempfile.TemporaryDirectory(prefix="serving-") as scratch:
@@ -288,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             "ONNX int8": onnx_forward(args.model / INT8_FILE),
         }
         if args.openvino:
-            calibration = splits.validation["text"].tolist()[:300]
+            calibration = normalise_texts(splits.validation["text"].tolist()[:300], reference.normalise)
             backends.update(openvino_backends(args.model, tokenizer, calibration))
         if args.levers:
             backends.update(lever_backends(reference, args.model, Path(scratch)))
@@ -327,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, by_length = timed_pass(backends[name], tokenizer, texts, len(labels), args.batch_size)
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
     if args.load:
-        serve_under_load(args.model, texts, args.clients, args.max_wait_ms, per_second_of)
+        serve_under_load(args.model, raw_texts, args.clients, args.max_wait_ms, per_second_of)
     return 0
 
 
