@@ -14,7 +14,7 @@ import pytest
 
 from mlbert import cli
 
-from tiny_models import tiny_config
+from tiny_models import write_tiny_classifier_folder
 
 PREDICT = str(Path(sys.executable).parent / "predict")
 LABELS = ["anger", "joy"]
@@ -24,16 +24,7 @@ TEXTS = ["so happy today", "this is awful", "meh", "what a day"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tokenizer):
     """A trained-model folder as `load()` reads it: config, safetensors weights, tokenizer, thresholds."""
-    import torch
-    from transformers import BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = tiny_config(id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
-    folder = tmp_path_factory.mktemp("model") / "export"
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {"joy": 0.3}}), encoding="utf-8")
-    return folder
+    return write_tiny_classifier_folder(tmp_path_factory.mktemp("model") / "export", tokenizer, LABELS)
 
 
 @pytest.fixture

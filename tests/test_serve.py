@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tiny_models import tiny_config
+from tiny_models import write_tiny_classifier_folder
 
 from mlbert.prediction import load
 
@@ -29,21 +29,8 @@ MAX_BODY = 4096
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tokenizer):
-    import torch
-    from transformers import BertForSequenceClassification
-
-    torch.manual_seed(0)
-    config = tiny_config(id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
-    folder = tmp_path_factory.mktemp("model") / "export"
-    BertForSequenceClassification(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    from transformers import AutoTokenizer
-
-    trained = AutoTokenizer.from_pretrained(folder)
-    trained.model_max_length = 64  # as the train stage sets it: tokenize.max_length, within the model's positions
-    trained.save_pretrained(folder)
-    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {"joy": 0.3}}), encoding="utf-8")
-    return folder
+    # Truncating at 64 tokens, as the train stage sets tokenize.max_length, within the model's positions.
+    return write_tiny_classifier_folder(tmp_path_factory.mktemp("model") / "export", tokenizer, LABELS, max_length=64)
 
 
 def free_port() -> int:

@@ -13,3 +13,24 @@ def tiny_config(**overrides: Any) -> Any:
         vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
         max_position_embeddings=128, **overrides,
     )  # fmt: skip
+
+
+def write_tiny_classifier_folder(folder: Any, tokenizer: Any, labels: list[str], max_length: int | None = None) -> Any:
+    """A trained-model folder as `load()` reads it: a tiny random BertForSequenceClassification
+    over `labels` (seeded), the tokenizer (truncating at `max_length` when given, as the train stage
+    sets it) and a thresholds.json (0.5, and 0.3 for the second label)."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = tiny_config(id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    BertForSequenceClassification(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if max_length is not None:
+        trained = AutoTokenizer.from_pretrained(folder)
+        trained.model_max_length = max_length
+        trained.save_pretrained(folder)
+    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {labels[1]: 0.3}}), encoding="utf-8")
+    return folder

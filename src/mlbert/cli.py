@@ -254,6 +254,11 @@ def prediction_lines(
             )
 
 
+def one_line(error: Exception) -> str:
+    """An error's message as one line (a command's stderr carries one line per failure)."""
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -278,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         # A message that names no file would not say what to fix: keep the traceback for those.
         if not isinstance(error, MlbertError) and not names_a_file(error, args):
             raise
-        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-        print(f"predict: error: {message}", file=sys.stderr)
+        print(f"predict: error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 

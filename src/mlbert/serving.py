@@ -372,14 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import uvicorn
 
-    from .cli import quiet_transformers
+    from .cli import one_line, quiet_transformers
 
     quiet_transformers()
     try:
         classifier = load(args.model, backend=None if args.backend == "auto" else args.backend, threads=args.threads)
     except (MlbertError, OSError, ValueError) as error:
-        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-        print(f"serve: error: {message}", file=sys.stderr)
+        print(f"serve: error: {one_line(error)}", file=sys.stderr)
         return 1
     app = create_app(classifier, args.model, args.limits)
     config = uvicorn.Config(
