@@ -179,7 +179,7 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
         "base_model": (params.get("model") or {}).get("name"),
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
-        "normalise": {key: value for key, value in vars(classifier.normalise).items()},
+        "normalise": dict(vars(classifier.normalise)),
         "model_dir": str(folder),
         "limits": vars(limits),
     }
