@@ -358,3 +358,16 @@ def test_pipeline_names_a_missing_official_file(tmp_path, monkeypatch):
     Path("params.yaml").write_text(yaml.safe_dump({"prepare": {"dir": "raw"}}))
     with pytest.raises(SystemExit, match="2018-E-c-En-train.txt not found"):
         script("pipeline").main(["--data-dir", str(tmp_path)])
+
+
+def test_splits_shows_iterative_stratification_closer_to_the_whole_than_the_rules_it_replaced():
+    splits = script("splits")
+    labels = [f"l{k}" for k in range(6)]
+    rng = np.random.default_rng(1)
+    rates = np.array([0.35, 0.25, 0.15, 0.08, 0.04, 0.02])
+    rows = [[label for label, on in zip(labels, rng.uniform(size=6) < rates) if on] for _ in range(500)]
+    frame = pd.DataFrame({"id": range(500), "text": [str(i) for i in range(500)], "labels": rows})
+    table = splits.measure(frame, labels, seeds=3, test_fraction=0.2, validation_fraction=0.1)
+    gap = table["label gap mean (pp)"]
+    for part in ("test", "validation"):
+        assert gap[(part, "iterative stratification")] < gap[(part, "rarest label (before)")] < gap[(part, "random")]

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,10 +137,36 @@ def test_missing_validation_and_test_are_split_off_train_with_a_seed(tmp_path):
         assert any("rare" in labels for labels in frame["labels"])
 
 
-def test_split_off_falls_back_when_stratification_is_impossible():
+def test_split_off_holds_out_the_asked_size_even_when_no_label_repeats():
     frame = pd.DataFrame({"id": list("abcd"), "text": list("abcd"), "labels": [["x"], ["y"], ["z"], ["w"]]})
     kept, held = split_off(frame, 0.25, 0, ["w", "x", "y", "z"])
     assert (len(kept), len(held)) == (3, 1)
+    assert sorted(kept["id"].tolist() + held["id"].tolist()) == list("abcd")
+
+
+def label_frequency_gap(part: pd.DataFrame, whole: pd.DataFrame, labels: list[str]) -> float:
+    """The largest difference, over labels, between a label's frequency in `part` and in `whole`."""
+    from mlbert.labels import labels_to_multi_hot
+
+    return float(abs(labels_to_multi_hot(part["labels"], labels).mean(0) - labels_to_multi_hot(whole["labels"], labels).mean(0)).max())
+
+
+def test_split_off_keeps_every_labels_frequency_closer_to_the_whole_than_a_random_split():
+    from sklearn.model_selection import train_test_split
+
+    rng = np.random.default_rng(0)
+    labels = [f"l{k}" for k in range(8)]
+    rates = np.array([0.4, 0.3, 0.2, 0.1, 0.05, 0.03, 0.02, 0.01])
+    rows = [[label for label, on in zip(labels, rng.uniform(size=8) < rates) if on] for _ in range(600)]
+    frame = pd.DataFrame({"id": range(600), "text": [str(i) for i in range(600)], "labels": rows})
+    stratified, random = [], []
+    for seed in range(5):
+        _, held = split_off(frame, 0.2, seed, labels)
+        assert len(held) == 120
+        stratified.append(label_frequency_gap(held, frame, labels))
+        _, plain = train_test_split(frame, test_size=0.2, random_state=seed)
+        random.append(label_frequency_gap(plain, frame, labels))
+    assert max(stratified) < 0.01 < np.mean(random)  # within one point for every label, every seed
 
 
 @pytest.mark.parametrize(

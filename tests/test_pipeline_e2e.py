@@ -118,6 +118,38 @@ def test_the_default_label_aware_export_loads_with_mlbert_load(repo):
     assert "| test |" in card and "label-aware head" in card
 
 
+def test_optimum_loads_the_default_export_in_a_standard_pipeline_with_predicts_probabilities(repo, tmp_path_factory):
+    """No trust_remote_code: model.onnx holds the label segment, so Optimum's standard ORT class and
+    `transformers.pipeline` serve it; fed normalised texts, they answer as `predict` does on raw ones."""
+    from optimum_env import optimum_python, optimum_scores
+
+    from mlbert import load
+    from mlbert.normalise import from_dict, normalise_text
+
+    raw = ["What a lovely, happy morning! \U0001F60A", "I am furious about this &amp; more", "so scared of tomorrow", "ok"]
+    classifier = load(repo / "models/export", backend="onnx")
+    settings = from_dict(json.loads((repo / "models/export/config.json").read_text())["mlbert_normalise"], where="config.json")
+    normalised = [normalise_text(text, settings) for text in raw]
+    expected = classifier.predict_proba(raw)
+    python = optimum_python(tmp_path_factory.mktemp("optimum-venv"))
+    for row, scores in zip(expected, optimum_scores(python, repo / "models/export", normalised)):
+        assert list(scores) != [] and set(scores) == set(classifier.labels)
+        assert max(abs(scores[label] - p) for label, p in zip(classifier.labels, row)) <= 1e-4
+
+
+def test_the_card_carries_every_score_as_a_machine_readable_model_index(repo):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(repo / "models/export/README.md")
+    metrics = json.loads((repo / "metrics.json").read_text())
+    results = {(r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
+    assert results[("test", "micro-F1")] == round(metrics["test"]["f1_micro"], 4)
+    assert results[("validation", "Jaccard (SemEval-2018 E-c accuracy)")] == round(metrics["validation"]["jaccard"], 4)
+    assert {r.task_type for r in card.data.eval_results} == {"text-classification"}
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and card.data.pipeline_tag == "text-classification"
+    assert "ORTModelForSequenceClassification" in card.text
+
+
 def test_the_predict_command_prints_one_json_line_per_text(repo):
     result = run(repo, str(Path(sys.executable).parent / "predict"), "I love this", "I hate waiting")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
@@ -180,6 +212,21 @@ def test_a_learning_rate_change_reruns_exactly_train_evaluate_export(repo):
         diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
         assert "test.f1_micro" in diff["metrics.json"]
     assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
+
+
+def test_error_analysis_plots_of_two_revisions_come_side_by_side_in_plots_diff(repo):
+    with edited_params(repo, "evaluate", threshold=0.2):
+        assert ran_stages(dvc(repo, "repro").stdout) == ["evaluate", "export"]
+        diff = json.loads(dvc(repo, "plots", "diff", "HEAD", "--json").stdout)["data"]
+        for name in ("confusion", "cooccurrence_gold", "cooccurrence_predicted", "labels_per_text", "reliability"):
+            (plot,) = diff[f"plots/errors/{name}.json"]
+            spec = json.dumps(plot["content"])
+            assert "<DVC_METRIC" not in spec, name  # the custom template's anchors were all filled
+            assert set(plot["revisions"]) == {"HEAD", "workspace"}, name
+        rows = diff["plots/errors/labels_per_text.json"][0]["content"]["data"]["values"]
+        predicted = {rev: [r["texts"] for r in rows if r["rev"] == rev and r["source"] == "predicted"] for rev in ("HEAD", "workspace")}
+        assert predicted["HEAD"] != predicted["workspace"]  # a lower threshold predicts more labels per text
+    assert ran_stages(dvc(repo, "repro").stdout) == []
 
 
 def test_training_killed_mid_epoch_resumes_from_its_last_checkpoint(repo):

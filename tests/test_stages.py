@@ -109,6 +109,21 @@ def test_evaluate_writes_the_rule_with_how_it_was_fitted_the_metrics_and_the_plo
     assert ran["evaluate"].startswith("test micro-F1")
 
 
+def test_evaluate_writes_the_error_analysis_of_validation(workspace, ran):
+    errors = workspace / "plots/errors"
+    confusion = json.loads((errors / "confusion.json").read_text())
+    assert len(confusion) == 12 * 12  # 11 labels and "(none)", both ways
+    reliability = json.loads((errors / "reliability.json").read_text())
+    assert sum(row["decisions"] for row in reliability) == 16 * 11  # every validation text x label
+    sizes = json.loads((errors / "labels_per_text.json").read_text())
+    assert sum(row["texts"] for row in sizes if row["source"] == "gold") == 16
+    metrics = json.loads((workspace / "metrics.json").read_text())
+    assert 0.0 <= metrics["validation"]["calibration_error"] <= 1.0
+    worst = pd.read_csv(workspace / "predictions/validation_errors.csv")  # DVC-cached: it quotes texts
+    assert len(worst) >= 1 and list(worst.columns) == ["id", "label", "error", "probability", "threshold", "gold", "predicted", "text"]
+    assert worst["error"].isin(["missed", "false positive"]).all()
+
+
 def test_export_writes_a_folder_whose_card_shows_the_params_of_every_stage(workspace, ran):
     folder = workspace / "models/export"
     assert {"model.onnx", "model.int8.onnx", "thresholds.json", "training_params.json", "README.md"} <= {p.name for p in folder.iterdir()}

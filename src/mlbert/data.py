@@ -9,17 +9,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from .errors import DataError, LabelError
 from .hub import hub_offline_reason, offline_help
-from .labels import LIST_SEPARATOR, collect_label_names, parse_indicator, parse_label_list, read_label_list
+from .labels import (
+    LIST_SEPARATOR,
+    collect_label_names,
+    labels_to_multi_hot,
+    parse_indicator,
+    parse_label_list,
+    read_label_list,
+)
 from .params import PrepareParams
 from .paths import DATASET_NAME, DEMO_DIR, LABELS_NAME
 
@@ -399,23 +407,30 @@ def check_known_labels(frame: pd.DataFrame, labels: list[str], path: Path) -> No
 def split_off(
     frame: pd.DataFrame, fraction: float, seed: int, labels: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out `fraction` of the rows, seeded, stratified by each row's rarest label.
+    """Hold out `fraction` of the rows, seeded, by iterative stratification (Sechidis et al., 2011;
+    the iterative-stratification package): rows are dealt out label by label, the rarest first,
+    so every label's frequency in both parts stays close to the whole's, and rows without any label
+    are shared out last. Both parts keep the frame's row order.
 
-    Exact multi-label stratification is not possible in general; stratifying on the rarest label
-    keeps rare labels present in both parts, and tiny strata fall back to one shared bucket.
+    The held-out part has exactly ceil(fraction x rows) rows, as scikit-learn's splitters give:
+    iterative stratification only aims at that size (it can end a few rows off, or hold out
+    nothing from a handful of rows whose labels are all different), so the difference is moved
+    across at random, with the same seed.
     """
-    frequency = Counter(name for names in frame["labels"] for name in names)
-    keys = [min(names, key=lambda n: (frequency[n], n)) if names else "" for names in frame["labels"]]
-    counts = Counter(keys)
-    keys = [key if counts[key] >= 2 else "<rare>" for key in keys]
-    positions = list(range(len(frame)))
-    try:
-        kept, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=keys)
-    except ValueError:
-        kept, held = train_test_split(positions, test_size=fraction, random_state=seed)
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+
+    matrix = labels_to_multi_hot(frame["labels"], labels)
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    kept, held = next(splitter.split(np.zeros((len(frame), 1)), matrix))
+    surplus = len(held) - math.ceil(fraction * len(frame))
+    if surplus:
+        source = held if surplus > 0 else kept
+        moved = np.random.default_rng(seed).choice(source, size=abs(surplus), replace=False)
+        held = np.setdiff1d(held, moved) if surplus > 0 else np.union1d(held, moved)
+        kept = np.setdiff1d(np.arange(len(frame)), held)
     return (
-        frame.iloc[sorted(kept)].reset_index(drop=True),
-        frame.iloc[sorted(held)].reset_index(drop=True),
+        frame.iloc[np.sort(kept)].reset_index(drop=True),
+        frame.iloc[np.sort(held)].reset_index(drop=True),
     )
 
 

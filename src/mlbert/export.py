@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .data import SEMEVAL_HUB_CONFIG, SEMEVAL_HUB_ID, SEMEVAL_NAME
 from .errors import ParityError
 from .labels import config_labels
 from .metrics import CARD_METRICS, HEADLINE_METRICS, format_score, multilabel_metrics
@@ -20,6 +21,15 @@ from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, export_onnx, opt
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
 from .prediction import load, load_torch_model
 
+# The card's model-index: each reported score as the Hub's (metric type, display name, averaging).
+CARD_EVAL_RESULTS = {
+    "f1_micro": ("f1", "micro-F1", "micro"),
+    "f1_macro": ("f1", "macro-F1", "macro"),
+    "jaccard": ("jaccard", "Jaccard (SemEval-2018 E-c accuracy)", "samples"),
+    "accuracy": ("accuracy", "subset accuracy", None),
+    "roc_auc_micro": ("roc_auc", "ROC-AUC micro", "micro"),
+    "roc_auc_macro": ("roc_auc", "ROC-AUC macro", "macro"),
+}
 # Trainer leaves training_args.bin (a pickle) beside the weights; a served folder needs none.
 EXCLUDED_FILES = {"training_args.bin"}
 PARITY_BATCH_SIZE = 32
@@ -121,12 +131,6 @@ def model_card(
 ) -> str:
     """A Hugging Face model card: files, how to use them, parity, the params and the scores."""
     label_aware = params["model"].get("head") == "label_aware"
-    metadata = {
-        "library_name": "transformers",
-        "pipeline_tag": "text-classification",
-        "tags": ["multi-label-classification", "mlbert", "dvc", "onnx"],
-        "base_model": params["model"]["name"],
-    }
     file_rows = "\n".join(f"| `{name}` | {FILE_ROLES.get(name, '')} |" for name in files)
     rows = "\n".join(
         f"| {split} | {metrics[split]['n_examples']} | "
@@ -144,17 +148,7 @@ def model_card(
         if rule["rule"] == "tuned"
         else f"{rule['default']} for every label"
     )
-    pipeline_use = (
-        "This model uses the label-aware head (label names as a first segment), which is not a\n"
-        "`transformers` architecture: load it with `mlbert.load` or `predict`."
-        if label_aware
-        else """```python
-from transformers import pipeline
-
-classify = pipeline("text-classification", model="path/to/this/folder", top_k=None)
-classify("What a wonderful surprise!")  # probabilities; apply thresholds.json for the labels
-```"""
-    )
+    pipeline_use = _optimum_use(label_aware) if params.get("export", {}).get("onnx", True) else ""
     normalise = params.get("normalise")
     normalise_note = (
         "Texts are normalised before the tokenizer sees them (`normalise` below; also in config.json under\n"
@@ -165,7 +159,7 @@ classify("What a wonderful surprise!")  # probabilities; apply thresholds.json f
         else "Texts go to the tokenizer as given (no normalisation)."
     )
     return f"""---
-{yaml.safe_dump(metadata, sort_keys=False).strip()}
+{card_metadata(params["model"]["name"], metrics)}
 ---
 
 # Multi-label text classifier
@@ -230,6 +224,65 @@ Per label on test:
 {yaml.safe_dump(params, sort_keys=False).strip()}
 ```
 """
+
+
+def card_metadata(base_model: str, metrics: dict[str, Any]) -> str:
+    """The card's YAML header, built by huggingface_hub so the Hub reads it: the usual tags and a
+    model-index with every validation and test score (the Hub's machine-readable results)."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    dataset = metrics.get("dataset", "unknown")
+    dataset_type, dataset_config = (SEMEVAL_HUB_ID, SEMEVAL_HUB_CONFIG) if dataset == SEMEVAL_NAME else (dataset, None)
+    results = [
+        EvalResult(
+            task_type="text-classification",
+            task_name="Multi-label text classification",
+            dataset_type=dataset_type,
+            dataset_name=dataset,
+            dataset_config=dataset_config,
+            dataset_split=split,
+            metric_type=kind,
+            metric_name=name,
+            metric_config=average,
+            metric_value=round(float(metrics[split][key]), 4),
+        )
+        for split in ("validation", "test")
+        for key, (kind, name, average) in CARD_EVAL_RESULTS.items()
+        if metrics[split].get(key) is not None
+    ]
+    data = ModelCardData(
+        model_name=f"mlbert-{dataset}",
+        base_model=base_model,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        tags=["multi-label-classification", "mlbert", "dvc", "onnx"],
+        eval_results=results,
+    )
+    return data.to_yaml()
+
+
+def _optimum_use(label_aware: bool) -> str:
+    """How to load the folder with the standard Hugging Face classes (no trust_remote_code)."""
+    head = (
+        "The label-aware head (label names as a first segment) is not a `transformers` architecture, so\n"
+        "`pipeline` cannot build it from the safetensors; `model.onnx` holds the whole model, label segment\n"
+        "included, and Optimum's standard ONNX Runtime class loads it:"
+        if label_aware
+        else "`transformers.pipeline(\"text-classification\", model=\"path/to/this/folder\", top_k=None)` loads the\n"
+        "weights; Optimum's ONNX Runtime class loads the ONNX graph the same way:"
+    )
+    return f"""{head}
+
+```python
+# pip install "optimum-onnx[onnxruntime]"  (Optimum's releases pin transformers < 4.58: give it its own environment)
+from optimum.onnxruntime import ORTModelForSequenceClassification
+from transformers import AutoTokenizer, pipeline
+
+model = ORTModelForSequenceClassification.from_pretrained("path/to/this/folder", file_name="{ONNX_FILE}")
+tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
+classify = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None)
+classify("What a wonderful surprise!", truncation=True)  # sigmoid probabilities; thresholds.json gives labels
+```"""
 
 
 def _fp32_note(nodes: Sequence[str]) -> str:

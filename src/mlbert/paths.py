@@ -15,6 +15,8 @@ THRESHOLDS_PATH = Path("models/thresholds.json")  # evaluate: the decision rule
 METRICS_PATH = Path("metrics.json")  # evaluate: every score, validation and test
 PR_CURVES_DIR = Path("plots/precision_recall")  # evaluate: one curve per label (test)
 PER_LABEL_F1_PATH = Path("plots/per_label_f1.json")  # evaluate: bar chart data (test)
+ERROR_PLOTS_DIR = Path("plots/errors")  # evaluate: error analysis (validation), one file per plot
+CONFIDENT_ERRORS_PATH = Path("predictions/validation_errors.csv")  # evaluate: quotes texts, so DVC-cached
 EXPORT_DIR = Path("models/export")  # export: the served folder
 EXPORT_METRICS_PATH = Path("export_metrics.json")  # export: ONNX parity on test
 
