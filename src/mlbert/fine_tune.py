@@ -31,6 +31,7 @@ from .outputs import STAGING_SUFFIX, replace_path
 from .params import Params
 from .paths import CHECKPOINT_DIR, LIVE_DIR, NORMALISE_NAME, TOKENIZED_DIR, TRAINED_DIR, TRAINING_PARAMS_NAME
 from .trainer import build_training_arguments, compute_trainer_metrics, multilabel_trainer_class
+from .trial_pruning import pruning_callbacks
 
 # One fixed name (not a random one): under torchrun every process saves into the same folder.
 STAGING_DIR = TRAINED_DIR.with_name(f".{TRAINED_DIR.name}{STAGING_SUFFIX}")
@@ -83,7 +84,7 @@ def fine_tune(params: Params) -> str | None:
         processing_class=tokenizer,
         data_collator=collator,
         compute_metrics=compute_trainer_metrics(labels, SELECTION_THRESHOLD),
-        callbacks=[_dvclive_callback(live)] if is_main else [],
+        callbacks=([_dvclive_callback(live)] if is_main else []) + pruning_callbacks(),
     )
     result = trainer.train(resume_from_checkpoint=resume_from)
     averaged = _average_best_epochs(trainer, params, data["validation"])
