@@ -30,7 +30,12 @@ from mlbert.error_analysis import (
 )
 from mlbert.errors import DataError
 from mlbert.labels import labels_to_multi_hot
-from mlbert.metrics import AT_HALF_METRICS, format_score, multilabel_metrics, precision_recall_points
+from mlbert.metrics import (
+    AT_HALF_METRICS,
+    format_score,
+    multilabel_metrics,
+    precision_recall_points,
+)
 from mlbert.outputs import publish_together
 from mlbert.params import load_params
 from mlbert.paths import (

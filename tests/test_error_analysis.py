@@ -97,7 +97,6 @@ def test_confident_errors_stop_at_the_limit(limit):
 
 def test_plot_tables_names_the_files_dvc_yaml_declares():
     import yaml
-
     from dvc_project import REPO_ROOT
 
     declared = {

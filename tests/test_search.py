@@ -17,7 +17,13 @@ from mlbert.search import (
     set_args,
     summary_table,
 )
-from mlbert.trial_pruning import PRUNED_ATTR, TRIAL_ENV, TrialPruned, pruning_callbacks, trial_from_environment
+from mlbert.trial_pruning import (
+    PRUNED_ATTR,
+    TRIAL_ENV,
+    TrialPruned,
+    pruning_callbacks,
+    trial_from_environment,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

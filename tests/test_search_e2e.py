@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from dvc_project import data_slice, dvc, make_project, run
 
 pytestmark = pytest.mark.e2e

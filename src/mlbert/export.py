@@ -17,7 +17,14 @@ from .labels import config_labels
 from .metrics import CARD_METRICS, HEADLINE_METRICS, format_score, multilabel_metrics
 from .normalise import CONFIG_KEY as NORMALISE_KEY
 from .normalise import from_dict
-from .onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, export_onnx, optimize_onnx, quantize_onnx
+from .onnx_export import (
+    INT8_FILE,
+    ONNX_FILE,
+    UNFUSED_AT_LOAD,
+    export_onnx,
+    optimize_onnx,
+    quantize_onnx,
+)
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
 from .prediction import load, load_torch_model
 
@@ -148,7 +155,7 @@ def model_card(
         if rule["rule"] == "tuned"
         else f"{rule['default']} for every label"
     )
-    pipeline_use = _optimum_use(label_aware) if params.get("export", {}).get("onnx", True) else ""
+    pipeline_use = _standard_use(label_aware, params.get("export", {}).get("onnx", True))
     normalise = params.get("normalise")
     normalise_note = (
         "Texts are normalised before the tokenizer sees them (`normalise` below; also in config.json under\n"
@@ -261,17 +268,19 @@ def card_metadata(base_model: str, metrics: dict[str, Any]) -> str:
     return data.to_yaml()
 
 
-def _optimum_use(label_aware: bool) -> str:
+def _standard_use(label_aware: bool, has_onnx: bool) -> str:
     """How to load the folder with the standard Hugging Face classes (no trust_remote_code)."""
-    head = (
+    weights = (
         "The label-aware head (label names as a first segment) is not a `transformers` architecture, so\n"
-        "`pipeline` cannot build it from the safetensors; `model.onnx` holds the whole model, label segment\n"
-        "included, and Optimum's standard ONNX Runtime class loads it:"
+        "`pipeline` cannot build it from the safetensors"
         if label_aware
-        else "`transformers.pipeline(\"text-classification\", model=\"path/to/this/folder\", top_k=None)` loads the\n"
-        "weights; Optimum's ONNX Runtime class loads the ONNX graph the same way:"
+        else '`transformers.pipeline("text-classification", model="path/to/this/folder", top_k=None)` loads the\n'
+        "weights (sigmoid probabilities; thresholds.json gives the labels)"
     )
-    return f"""{head}
+    if not has_onnx:
+        return weights + (": load it with `mlbert.load` or `predict`." if label_aware else ".")
+    return f"""{weights}; `{ONNX_FILE}` holds the whole model{", label segment included," if label_aware else ""} and
+Optimum's standard ONNX Runtime class loads it:
 
 ```python
 # pip install "optimum-onnx[onnxruntime]"  (Optimum's releases pin transformers < 4.58: give it its own environment)
@@ -281,7 +290,7 @@ from transformers import AutoTokenizer, pipeline
 model = ORTModelForSequenceClassification.from_pretrained("path/to/this/folder", file_name="{ONNX_FILE}")
 tokenizer = AutoTokenizer.from_pretrained("path/to/this/folder")
 classify = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None)
-classify("What a wonderful surprise!", truncation=True)  # sigmoid probabilities; thresholds.json gives labels
+classify("What a wonderful surprise!", truncation=True)  # sigmoid probabilities; thresholds.json gives the labels
 ```"""
 
 

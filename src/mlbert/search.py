@@ -33,7 +33,13 @@ from typing import Any
 import yaml
 
 from .errors import MlbertError
-from .params import HEADLINE_MEAN, HEADLINE_METRICS, PARAMS_FILE, load_params, params_from_dict
+from .params import (
+    HEADLINE_MEAN,
+    HEADLINE_METRICS,
+    PARAMS_FILE,
+    load_params,
+    params_from_dict,
+)
 from .trial_pruning import PRUNED_ATTR, TRIAL_ENV, make_pruner
 
 SEARCH_FILE = "search.yaml"
@@ -235,7 +241,7 @@ def run_trial(
     }
     command = [*dvc_command, "exp", "run", "--temp", "--name", name, *set_args(params)]
     try:
-        result = subprocess.run(command, env=environment)
+        result = subprocess.run(command, env=environment, check=False)
     except KeyboardInterrupt:
         trial.set_user_attr(INTERRUPTED_ATTR, True)  # run again when the search resumes
         raise
