@@ -287,7 +287,9 @@ def summary_table(study: Any, objective: str) -> str:
             value = f"pruned after epoch {epochs}" if epochs is not None else "pruned"
         params = " | ".join(f"{trial.params[key]:.4g}" if isinstance(trial.params.get(key), float) else str(trial.params.get(key, "")) for key in keys)
         mark = " (best)" if trial.number == best else ""
-        lines.append(f"| {trial.number}{mark} | {trial.state.name.lower()} | {value} | {params} | {trial.user_attrs.get(EXPERIMENT_ATTR, '')} |")
+        # only a finished trial is an experiment: a pruned or failed one left nothing in `dvc exp show`
+        experiment = trial.user_attrs.get(EXPERIMENT_ATTR, "") if trial.state == optuna.trial.TrialState.COMPLETE else "-"
+        lines.append(f"| {trial.number}{mark} | {trial.state.name.lower()} | {value} | {params} | {experiment} |")
     return "\n".join(lines)
 
 
