@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from .errors import MlbertError
+from .metrics import headline_mean
 from .params import (
     HEADLINE_MEAN,
     HEADLINE_METRICS,
@@ -212,9 +213,7 @@ def set_args(params: Mapping[str, Any]) -> list[str]:
 def objective_value(metrics: Mapping[str, Any], objective: str) -> float:
     """The validation score a trial is judged on, from its metrics.json (tuned thresholds)."""
     scores = metrics["validation"]
-    if objective == HEADLINE_MEAN:
-        return sum(scores[key] or 0.0 for key in HEADLINE_METRICS) / len(HEADLINE_METRICS)
-    return float(scores[objective] or 0.0)
+    return headline_mean(scores) if objective == HEADLINE_MEAN else float(scores[objective] or 0.0)
 
 
 def experiment_name(study: str, number: int) -> str:
@@ -293,10 +292,15 @@ def summary_table(study: Any, objective: str) -> str:
     return "\n".join(lines)
 
 
-def finished_trials(study: Any) -> int:
+def finished_states() -> tuple[Any, ...]:
+    """The trial states that count toward --trials: complete and pruned."""
     import optuna
 
-    return sum(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
+    return (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def finished_trials(study: Any) -> int:
+    return sum(t.state in finished_states() for t in study.trials)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,11 +354,10 @@ def _search(config: SearchConfig, args: argparse.Namespace) -> int:
           + (f", {requeued} interrupted trial(s) queued again" if requeued else ""), flush=True)  # fmt: skip
     dvc_command = [sys.executable, "-m", "dvc"]
     if before < wanted:
-        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
         study.optimize(
             lambda trial: run_trial(trial, config, args.study, args.storage, args.push, dvc_command),
             n_trials=wanted - before + requeued,  # attempts here: a failed trial uses one up, so failures end
-            callbacks=[optuna.study.MaxTrialsCallback(wanted, states=finished)],  # other machines' trials count
+            callbacks=[optuna.study.MaxTrialsCallback(wanted, states=finished_states())],  # other machines' trials count
             catch=(SearchError,),
         )
     print(summary_table(study, config.objective))
