@@ -259,6 +259,26 @@ def test_the_training_loss_is_the_multilabel_loss_of_the_model_logits(tiny_train
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
+def test_train_loss_asymmetric_puts_the_asl_settings_into_the_trainer_loss(tiny_trainer):
+    import torch
+
+    from mlbert.fine_tune import loss_focusing
+    from mlbert.losses import AsymmetricFocusing, multilabel_loss
+    from mlbert.params import params_from_dict
+
+    assert loss_focusing(params_from_dict({})) is None
+    focusing = loss_focusing(params_from_dict({"train": {"loss": "asymmetric", "asymmetric_gamma_negative": 2}}))
+    assert focusing == AsymmetricFocusing(gamma_negative=2.0, gamma_positive=0.0, clip=0.05)
+    trainer, model, batch = tiny_trainer
+    trainer.focusing = focusing
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        expected = multilabel_loss(logits, batch["labels"], torch.tensor([1.0, 4.0, 0.5]), 0.3, focusing)
+        loss = trainer.compute_loss(model, batch)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss.item() != pytest.approx(multilabel_loss(logits, batch["labels"], torch.tensor([1.0, 4.0, 0.5]), 0.3).item())
+
+
 def test_the_loss_returns_the_model_outputs_when_asked(tiny_trainer):
     import torch
 

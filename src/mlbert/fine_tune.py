@@ -23,7 +23,7 @@ from .checkpoints import (
 )
 from .label_aware import save_label_aware_config
 from .labels import read_label_list
-from .losses import positive_class_weights
+from .losses import AsymmetricFocusing, positive_class_weights
 from .normalise import CONFIG_KEY as NORMALISE_KEY
 from .normalise import read_recorded
 from .modeling import check_label_segment_fits, load_classifier_for_training, load_tokenizer, model_source
@@ -77,6 +77,7 @@ def fine_tune(params: Params) -> str | None:
     trainer = multilabel_trainer_class()(
         pos_weight=_pos_weight(params, data, labels, is_main),
         correlation_weight=params.train.label_correlation_weight,
+        focusing=loss_focusing(params),
         model=model,
         args=args,
         train_dataset=data["train"],
@@ -184,6 +185,14 @@ def _pos_weight(params: Params, data: Any, labels: list[str], is_main: bool) -> 
     if is_main:
         print("train: pos_weight " + ", ".join(f"{n} {w:.2f}" for n, w in zip(labels, weights)))
     return torch.tensor(weights)
+
+
+def loss_focusing(params: Params) -> AsymmetricFocusing | None:
+    """ASL's settings when `train.loss` is asymmetric; None keeps BCE."""
+    train = params.train
+    if train.loss != "asymmetric":
+        return None
+    return AsymmetricFocusing(train.asymmetric_gamma_negative, train.asymmetric_gamma_positive, train.asymmetric_clip)
 
 
 def _average_best_epochs(trainer: Any, params: Params, validation: Any) -> dict[str, Any]:

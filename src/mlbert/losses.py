@@ -1,8 +1,9 @@
-"""Multi-label losses: BCE-with-logits with optional positive-class weights, plus SpanEmo's
-label-correlation term."""
+"""Multi-label losses: BCE-with-logits with optional positive-class weights, or the asymmetric
+loss (ASL), plus SpanEmo's label-correlation term."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,14 +40,60 @@ def label_correlation_loss(logits: Any, labels: Any) -> Any:
     return per_example[used].mean() if bool(used.any()) else probabilities.sum() * 0.0
 
 
-def multilabel_loss(logits: Any, labels: Any, pos_weight: Any | None = None, correlation_weight: float = 0.0) -> Any:
-    """(1 - w) * BCE-with-logits (mean over labels and examples) + w * label-correlation loss."""
+@dataclass(frozen=True)
+class AsymmetricFocusing:
+    """The asymmetric loss's settings (Ridnik et al., 2021, "Asymmetric Loss For Multi-Label
+    Classification"). With every field 0 the loss is BCE."""
+
+    gamma_negative: float = 4.0  # an absent label's term is scaled by p_m ** gamma_negative ...
+    gamma_positive: float = 0.0  # ... a present label's by (1 - p) ** gamma_positive
+    clip: float = 0.05  # p_m = max(p - clip, 0): an absent label below `clip` costs nothing
+
+
+def asymmetric_loss(logits: Any, labels: Any, focusing: AsymmetricFocusing, pos_weight: Any | None = None) -> Any:
+    """Mean over labels and examples of ASL: -y (1-p)^g+ log p - (1-y) p_m^g- log(1 - p_m).
+
+    Most absent labels are easy (p near 0); focusing and the clip shrink their share of the loss,
+    so the few positives of rare labels weigh more without a fixed per-label weight. `pos_weight`
+    scales the positive terms as in BCE."""
+    import torch
+
+    probabilities = torch.sigmoid(logits)
+    positive = torch.nn.functional.logsigmoid(logits)
+    if focusing.gamma_positive:
+        positive = positive * (1.0 - probabilities) ** focusing.gamma_positive
+    if pos_weight is not None:
+        positive = positive * pos_weight
+    if focusing.clip:
+        shifted = (probabilities - focusing.clip).clamp(min=0.0)
+        # 1 - p_m >= clip > 0, so the log is finite; logsigmoid(-x) keeps precision when clip is 0
+        negative = torch.log((1.0 - shifted).clamp(min=focusing.clip))
+    else:
+        shifted = probabilities
+        negative = torch.nn.functional.logsigmoid(-logits)
+    if focusing.gamma_negative:
+        negative = negative * shifted**focusing.gamma_negative
+    return -(labels * positive + (1.0 - labels) * negative).mean()
+
+
+def multilabel_loss(
+    logits: Any,
+    labels: Any,
+    pos_weight: Any | None = None,
+    correlation_weight: float = 0.0,
+    focusing: AsymmetricFocusing | None = None,
+) -> Any:
+    """(1 - w) * BCE-with-logits, or ASL with `focusing` (mean over labels and examples),
+    + w * label-correlation loss."""
     import torch
 
     logits = logits.float()
     labels = labels.to(logits.dtype)
     weight = None if pos_weight is None else pos_weight.to(logits.device, logits.dtype)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
+    if focusing is None:
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, pos_weight=weight)
+    else:
+        loss = asymmetric_loss(logits, labels, focusing, weight)
     if correlation_weight:
         loss = (1.0 - correlation_weight) * loss + correlation_weight * label_correlation_loss(logits, labels)
     return loss

@@ -38,6 +38,7 @@ HEADLINE_METRICS = ("jaccard", "f1_micro", "f1_macro")
 HEADLINE_MEAN = "headline_mean"
 SELECTABLE_METRICS = (HEADLINE_MEAN, *HEADLINE_METRICS)
 BF16_CHOICES = ("auto", True, False)
+LOSSES = ("bce", "asymmetric")
 HASHTAG_MODES = ("keep", "strip", "segment")
 
 # The TrainingArguments the pipeline trains with unless `train:` says otherwise (a key left out
@@ -250,6 +251,11 @@ class TrainParams:
     # Weight each label's positive examples by its negatives/positives ratio in train, capped.
     pos_weight: bool = False
     pos_weight_cap: float = field(default=10.0, metadata=_at_least(1.0))
+    # bce, or asymmetric: ASL, which shrinks the loss of easy absent labels (the asymmetric_* keys).
+    loss: str = field(default="bce", metadata=_choices(*LOSSES))
+    asymmetric_gamma_negative: float = field(default=4.0, metadata=_at_least(0.0))
+    asymmetric_gamma_positive: float = field(default=0.0, metadata=_at_least(0.0))
+    asymmetric_clip: float = field(default=0.05, metadata={"min": 0.0, "max": 0.5})
     # Share of SpanEmo's label-correlation loss in the total loss (the rest is BCE); 0 turns it off.
     label_correlation_weight: float = field(default=0.2, metadata={"min": 0.0, "max": 1.0})
     # The validation metric (at threshold 0.5) whose best epoch is kept as the trained model.

@@ -52,8 +52,8 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path, bf16: 
 
 
 def multilabel_trainer_class() -> type:
-    """A Trainer whose loss is `losses.multilabel_loss`: BCE with optional `pos_weight` and
-    label-correlation term, for the plain and the label-aware head alike.
+    """A Trainer whose loss is `losses.multilabel_loss`: BCE (or ASL, given `focusing`) with
+    optional `pos_weight` and label-correlation term, for the plain and the label-aware head alike.
 
     Built on call so that importing this module does not import transformers' Trainer."""
     from transformers import Trainer
@@ -64,10 +64,18 @@ def multilabel_trainer_class() -> type:
         # The loss is a per-batch mean: the Trainer divides it by the gradient accumulation steps.
         loss_is_scaled_for_ga = False
 
-        def __init__(self, *args: Any, pos_weight: Any = None, correlation_weight: float = 0.0, **kwargs: Any):
+        def __init__(
+            self,
+            *args: Any,
+            pos_weight: Any = None,
+            correlation_weight: float = 0.0,
+            focusing: Any = None,
+            **kwargs: Any,
+        ):
             super().__init__(*args, **kwargs)
             self.pos_weight = pos_weight
             self.correlation_weight = correlation_weight
+            self.focusing = focusing
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # num_items_in_batch is a token count for language-model losses; a multi-label loss
@@ -75,7 +83,7 @@ def multilabel_trainer_class() -> type:
             inputs = dict(inputs)
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            loss = multilabel_loss(outputs.logits, labels, self.pos_weight, self.correlation_weight)
+            loss = multilabel_loss(outputs.logits, labels, self.pos_weight, self.correlation_weight, self.focusing)
             return (loss, outputs) if return_outputs else loss
 
     return MultiLabelTrainer
