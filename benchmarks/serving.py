@@ -1,11 +1,11 @@
-"""Serving speed and fidelity of the exported folder: PyTorch fp32, PyTorch bf16 autocast, ONNX fp32
-and ONNX int8, side by side in one process on the same texts and the same batches.
+"""Serving speed and fidelity of the exported folder: PyTorch fp32, PyTorch bf16 autocast, ONNX fp32,
+ONNX int8 and OpenVINO int8, side by side in one process on the same texts and the same batches.
 
     python benchmarks/serving.py                          # models/export on the prepared test split
     python benchmarks/serving.py --levers                 # also: what each optimisation adds
     python benchmarks/serving.py --levers --split validation   # where export settings are chosen
     python benchmarks/serving.py --load                   # also: `serve` under 16 concurrent clients
-    python benchmarks/serving.py --openvino               # also: OpenVINO fp32, bf16 and NNCF int8
+    python benchmarks/serving.py --openvino               # also: OpenVINO on model.onnx (fp32, bf16, int8)
 
 Throughput is texts/s at batch 32 over the whole test split, timed as whole `predict_probabilities`
 calls (what `predict` runs: tokenization, batches of similar length, padding, forward passes,
@@ -14,10 +14,12 @@ decisions, with the exported thresholds, that match PyTorch fp32. `--levers` als
 file-order batches, the un-fused ONNX graph, onnxruntime's own SkipLayerNorm fusion and other
 quantisation settings.
 
-`--openvino` adds OpenVINO (`pip install -e ".[openvino]"`) on the same model.onnx: fp32, bf16
-and int8 by NNCF post-training quantisation, calibrated on 300 validation texts (never test).
+The OpenVINO int8 row is the export's own openvino_model.xml (converted from PyTorch, NNCF int8).
+`--openvino` adds OpenVINO on the exported model.onnx instead: fp32, bf16, and int8 by the same NNCF
+quantisation calibrated on 300 validation texts (never test).
 
-`--load` then starts `serve` (a real server process) on the fastest backend the folder has and
+`--load` then starts `serve` (a real server process) on `--serve-backend` (default: what `serve`
+picks, the fastest backend the folder has) and
 sends it every text of the split as its own request from `--clients` concurrent clients, each
 waiting for its answer before sending the next: throughput against the same backend's offline
 batch throughput above, latency percentiles, and how many texts the server batched together.
@@ -45,6 +47,7 @@ from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import format_score, multilabel_metrics
 from mlbert.normalise import normalise_texts
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, export_onnx, quantize_onnx
+from mlbert.openvino_export import OPENVINO_FILE, openvino_forward
 from mlbert.paths import EXPORT_DIR, PREPARED_DIR
 from mlbert.prediction import (
     Classifier,
@@ -58,7 +61,7 @@ from mlbert.prediction import (
 )
 
 # The rows of the offline table that run the same forward pass as each `serve --backend`.
-OFFLINE_ROW = {"torch": "PyTorch fp32", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
+OFFLINE_ROW = {"torch": "PyTorch fp32", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8", "openvino-int8": "OpenVINO int8"}
 
 QUANTISATION_LEVERS = {
     "ONNX int8, every FFN output quantised": {"fp32_ffn_outputs": 0},
@@ -108,7 +111,7 @@ def plain_onnx_forward(path: Path) -> Forward:
     return session_forward(ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]))
 
 
-def openvino_forward(compiled) -> Forward:
+def compiled_forward(compiled) -> Forward:
     names = [port.get_any_name() for port in compiled.inputs]
     request = compiled.create_infer_request()
 
@@ -119,7 +122,8 @@ def openvino_forward(compiled) -> Forward:
 
 
 def openvino_backends(model_dir: Path, tokenizer, calibration_texts: Sequence[str]) -> dict[str, Forward]:
-    """OpenVINO on the exported model.onnx: fp32, bf16, and NNCF int8 calibrated on `calibration_texts`."""
+    """OpenVINO on the exported model.onnx: fp32, bf16, and NNCF int8 calibrated on `calibration_texts`
+    (the export's own OpenVINO model is converted from PyTorch instead)."""
     import nncf
     import openvino as ov
 
@@ -131,10 +135,10 @@ def openvino_backends(model_dir: Path, tokenizer, calibration_texts: Sequence[st
     quantized = nncf.quantize(model, nncf.Dataset(samples), model_type=nncf.ModelType.TRANSFORMER, subset_size=len(samples))
     latency = {"PERFORMANCE_HINT": "LATENCY"}
     return {
-        "OpenVINO fp32": openvino_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "f32"})),
-        "OpenVINO bf16": openvino_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "bf16"})),
+        "OpenVINO fp32, model.onnx": compiled_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "f32"})),
+        "OpenVINO bf16, model.onnx": compiled_forward(core.compile_model(model, "CPU", {**latency, "INFERENCE_PRECISION_HINT": "bf16"})),
         # The runtime's default precision for what stays unquantised (bf16 where the CPU has it).
-        "OpenVINO int8 (NNCF)": openvino_forward(core.compile_model(quantized, "CPU", latency)),
+        "OpenVINO int8, model.onnx": compiled_forward(core.compile_model(quantized, "CPU", latency)),
     }
 
 
@@ -155,12 +159,13 @@ def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dic
 class ServeProcess:
     """`python -m mlbert.serving` on a free local port, stopped with SIGTERM at the end."""
 
-    def __init__(self, model: Path, backend: str, max_wait_ms: float):
+    def __init__(self, model: Path, backend: str, max_wait_ms: float, threads: int | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
-                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning"]  # fmt: skip
+                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning",
+                   *(["--threads", str(threads)] if threads else [])]  # fmt: skip
         self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 300
@@ -234,9 +239,10 @@ def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, lis
     return time.perf_counter() - start, latencies
 
 
-def serve_under_load(model: Path, texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]) -> None:
-    backend = available_backends(model)[0]
-    server = ServeProcess(model, backend, max_wait_ms)
+def serve_under_load(
+    model: Path, backend: str, threads: int | None, texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]
+) -> None:
+    server = ServeProcess(model, backend, max_wait_ms, threads)
     try:
         load_test(server.port, texts[: 4 * clients], clients)  # warm-up: connections, kernels
         before = server.get("/metadata")["served"]
@@ -248,7 +254,8 @@ def serve_under_load(model: Path, texts: Sequence[str], clients: int, max_wait_m
     batches = after["batches"] - before["batches"]
     share = per_second / offline[OFFLINE_ROW[backend]]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    print(f"\n`serve --backend {backend}` under load: {clients} concurrent clients, one text per request, "
+    threads_note = f" --threads {threads}" if threads else ""
+    print(f"\n`serve --backend {backend}{threads_note}` under load: {clients} concurrent clients, one text per request, "
           f"{len(texts)} requests, max wait {max_wait_ms:g} ms")  # fmt: skip
     print("| backend | texts/s | of offline batch throughput | p50 ms | p95 ms | p99 ms | texts per forward pass |")
     print("|---|---|---|---|---|---|---|")
@@ -268,9 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per backend; the median counts")
     parser.add_argument("--latency-texts", type=int, default=300, help="single-text requests timed per backend")
     parser.add_argument("--levers", action="store_true", help="also measure each optimisation on its own")
-    parser.add_argument("--openvino", action="store_true", help="also measure OpenVINO fp32, bf16 and NNCF int8")
+    parser.add_argument("--openvino", action="store_true", help="also measure OpenVINO on model.onnx: fp32, bf16, NNCF int8")
     parser.add_argument("--load", action="store_true", help="also load-test `serve` on the fastest backend")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test")
+    parser.add_argument("--serve-backend", choices=tuple(OFFLINE_ROW), help="`serve --backend` in the load test (default: its auto)")
+    parser.add_argument("--serve-threads", type=int, help="`serve --threads` in the load test (default: all cores)")
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="`serve --max-wait-ms` in the load test")
     args = parser.parse_args(argv)
 
@@ -292,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             "ONNX fp32": onnx_forward(args.model / ONNX_FILE),
             "ONNX int8": onnx_forward(args.model / INT8_FILE),
         }
+        if (args.model / OPENVINO_FILE).is_file():
+            backends["OpenVINO int8"] = openvino_forward(args.model / OPENVINO_FILE)
         if args.openvino:
             calibration = normalise_texts(splits.validation["text"].tolist()[:300], reference.normalise)
             backends.update(openvino_backends(args.model, tokenizer, calibration))
@@ -332,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                 _, by_length = timed_pass(backends[name], tokenizer, texts, len(labels), args.batch_size)
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
     if args.load:
-        serve_under_load(args.model, raw_texts, args.clients, args.max_wait_ms, per_second_of)
+        backend = args.serve_backend or available_backends(args.model)[0]
+        serve_under_load(args.model, backend, args.serve_threads, raw_texts, args.clients, args.max_wait_ms, per_second_of)
     return 0
 
 

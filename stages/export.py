@@ -1,11 +1,12 @@
 """export: a self-contained model folder for `transformers.pipeline`, `predict` and `mlbert.load`.
 
-Output: models/export (safetensors weights, model.onnx and model.int8.onnx, tokenizer, config with
-label maps, thresholds.json, training_params.json, a model card README.md, and manifest.json with
-every file's SHA-256, which `load()` checks) and
-export_metrics.json: on the test split, how far each ONNX graph's probabilities are from
-PyTorch's, how often int8 decides a label differently, and its scores beside PyTorch's. fp32 ONNX
-beyond export.parity_tolerance fails the stage and leaves no folder behind.
+Output: models/export (safetensors weights, model.onnx, model.int8.onnx and openvino_model.xml/.bin,
+tokenizer, config with label maps, thresholds.json, training_params.json, a model card README.md,
+and manifest.json with every file's SHA-256, which `load()` checks) and
+export_metrics.json: on the test split, how far each serving backend's probabilities are from
+PyTorch's, how often it decides a label differently, and its scores beside PyTorch's. fp32 ONNX
+beyond export.parity_tolerance, or an int8 backend below export.int8_min_agreement, fails the stage
+and leaves no folder behind.
 
 The card's params come from the files the earlier stages wrote (training_params.json, the
 thresholds' `fitted_with`), so this stage reads only the `export:` group.
@@ -15,7 +16,15 @@ import json
 from dataclasses import asdict
 
 from mlbert.data import read_splits
-from mlbert.export import check_parity, copy_model_files, model_card, scores_summary, write_onnx_files
+from mlbert.export import (
+    SERVING_BACKENDS,
+    check_parity,
+    copy_model_files,
+    model_card,
+    scores_summary,
+    write_onnx_files,
+    write_openvino_file,
+)
 from mlbert.labels import labels_to_multi_hot
 from mlbert.manifest import MANIFEST_NAME, write_manifest
 from mlbert.outputs import publish_together
@@ -36,15 +45,18 @@ from mlbert.stage import run_stage
 def main() -> str:
     params = load_params().export
     metrics = json.loads(METRICS_PATH.read_text(encoding="utf-8"))
-    test = read_splits(PREPARED_DIR).test
+    splits = read_splits(PREPARED_DIR)
+    test = splits.test
     with publish_together() as outputs:  # the folder and its parity report appear together
         staging = outputs.dir(EXPORT_DIR)
         labels = copy_model_files(TRAINED_DIR, THRESHOLDS_PATH, staging)
         fp32_nodes = []
         if params.onnx:
             fp32_nodes = write_onnx_files(staging, params.int8, params.int8_fp32_ffn_outputs)
+        if params.openvino_int8:  # calibrated on validation: the test split only reports
+            write_openvino_file(staging, splits.validation["text"].tolist())
         gold = labels_to_multi_hot(test["labels"], labels)
-        parity = check_parity(staging, test["text"].tolist(), gold, params.parity_tolerance)
+        parity = check_parity(staging, test["text"].tolist(), gold, params.parity_tolerance, params.int8_min_agreement)
         if "onnx-int8" in parity:
             parity["onnx-int8"]["fp32_nodes"] = len(fp32_nodes)
         card_params = {
@@ -59,7 +71,7 @@ def main() -> str:
         outputs.json(EXPORT_METRICS_PATH, parity)
     summary = ", ".join(
         f"{backend} max diff {parity[backend]['max_abs_diff']:.1e}, agreement {parity[backend]['label_agreement']:.2%}"
-        for backend in ("onnx", "onnx-int8")
+        for backend in SERVING_BACKENDS
         if backend in parity
     )
     return f"{len(files)} files -> {EXPORT_DIR}; {summary or 'no ONNX'} -> {EXPORT_METRICS_PATH}"

@@ -27,7 +27,7 @@ from tiny_models import tiny_config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["calm", "delight", "gloom"]
 WORDS = ["sunny", "rainy", "quiet", "loud", "bright", "grey", "happy", "tired", "warm", "cold"]
-SERVING_BACKENDS = ["PyTorch fp32", "PyTorch bf16 autocast", "ONNX fp32", "ONNX int8"]
+SERVING_BACKENDS = ["PyTorch fp32", "PyTorch bf16 autocast", "ONNX fp32", "ONNX int8", "OpenVINO int8"]
 
 
 def run_path(path: str):
@@ -103,11 +103,13 @@ def prepared(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tokenizer) -> Path:
-    """An exported folder: the model folder plus model.onnx and model.int8.onnx, as export writes them."""
-    from mlbert.export import write_onnx_files
+    """An exported folder: the model folder plus model.onnx, model.int8.onnx and the OpenVINO int8
+    model, as export writes them."""
+    from mlbert.export import write_onnx_files, write_openvino_file
 
     folder = write_model_folder(tmp_path_factory.mktemp("export") / "model", tokenizer, seed=0)
     write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
+    write_openvino_file(folder, ["a calibration text", "and a second, longer calibration text"])
     return folder
 
 
@@ -145,14 +147,15 @@ def test_serving_prints_one_row_per_backend_against_pytorch_fp32(exported, prepa
     assert reference[6:] == [format_score(expected["f1_micro"]), format_score(expected["jaccard"])]
 
 
-def test_serving_openvino_adds_fp32_bf16_and_nncf_int8_rows_against_pytorch(exported, prepared, capsys):
+def test_serving_openvino_adds_openvino_on_model_onnx_against_pytorch(exported, prepared, capsys):
     assert script("serving").main(
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--openvino"]
     ) == 0  # fmt: skip
     rows = {row[0]: row[1:] for row in table(capsys.readouterr().out, "| backend | texts/s")}
-    assert list(rows) == [*SERVING_BACKENDS, "OpenVINO fp32", "OpenVINO bf16", "OpenVINO int8 (NNCF)"]
-    assert float(rows["OpenVINO fp32"][4]) <= 1e-4  # fp32 OpenVINO answers as PyTorch does
-    for name in ("OpenVINO bf16", "OpenVINO int8 (NNCF)"):
+    on_onnx = ["OpenVINO fp32, model.onnx", "OpenVINO bf16, model.onnx", "OpenVINO int8, model.onnx"]
+    assert list(rows) == [*SERVING_BACKENDS, *on_onnx]
+    assert float(rows["OpenVINO fp32, model.onnx"][4]) <= 1e-4  # fp32 OpenVINO answers as PyTorch does
+    for name in on_onnx[1:]:
         per_second, _, _, _, diff, agreement, *_ = numbers(rows[name])
         assert per_second > 0 and 0 <= diff <= 1 and 0 <= agreement <= 100
 
@@ -162,9 +165,9 @@ def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_t
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--clients", "3"]
     ) == 0  # fmt: skip
     output = capsys.readouterr().out
-    assert "`serve --backend onnx-int8` under load: 3 concurrent clients, one text per request, 12 requests" in output
+    assert "`serve --backend openvino-int8` under load: 3 concurrent clients, one text per request, 12 requests" in output
     [row] = table(output, "| backend | texts/s | of offline")
-    assert row[0] == "onnx-int8"
+    assert row[0] == "openvino-int8"
     per_second, share, p50, p95, p99, per_pass = numbers(row[1:])
     assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
 

@@ -75,15 +75,17 @@ def test_thresholds_are_tuned_on_validation_and_exported(repo):
 def test_export_writes_every_serving_file_and_records_onnx_parity(repo):
     names = {path.name for path in (repo / "models/export").iterdir()}
     assert names == {
-        "config.json", "model.safetensors", "model.onnx", "model.int8.onnx", "tokenizer.json",
+        "config.json", "model.safetensors", "model.onnx", "model.int8.onnx", "openvino_model.xml",
+        "openvino_model.bin", "tokenizer.json",
         "tokenizer_config.json", "thresholds.json", "training_params.json", "manifest.json", "README.md",
     }  # fmt: skip
     parity = json.loads((repo / "export_metrics.json").read_text())
     assert parity["n_texts"] == 48
     assert parity["onnx"]["max_abs_diff"] <= 1e-4
     assert 0.9 <= parity["onnx-int8"]["label_agreement"] <= 1.0
+    assert 0.9 <= parity["openvino-int8"]["label_agreement"] <= 1.0
     card = (repo / "models/export/README.md").read_text()
-    assert all(f"`{name}`" in card for name in names) and "ONNX parity" in card
+    assert all(f"`{name}`" in card for name in names) and "Parity with PyTorch" in card
 
 
 def test_each_backend_labels_texts_like_pytorch(repo):
@@ -93,8 +95,10 @@ def test_each_backend_labels_texts_like_pytorch(repo):
     expected = load(repo / "models/export", backend="torch").predict_proba(texts)
     onnx = load(repo / "models/export", backend="onnx").predict_proba(texts)
     int8 = load(repo / "models/export", backend="onnx-int8").predict_proba(texts)
+    openvino = load(repo / "models/export", backend="openvino-int8").predict_proba(texts)
     assert abs(onnx - expected).max() <= 1e-4
     assert abs(int8 - expected).max() <= 0.1
+    assert abs(openvino - expected).max() <= 0.1
 
 
 def test_metrics_and_plots_are_declared_for_dvc(repo):
@@ -157,7 +161,7 @@ def test_the_predict_command_prints_one_json_line_per_text(repo):
     assert all(len(line["scores"]) == len(DATA.labels) and isinstance(line["labels"], list) for line in lines)
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8", "openvino-int8"])
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_predict_reads_tables_with_each_backend_and_writes_csv(repo, tmp_path, backend, suffix):
     import pandas as pd

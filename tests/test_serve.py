@@ -101,8 +101,9 @@ def test_predictions_are_predicts_labels_and_scores_for_each_text_in_order(serve
         assert got["scores"] == pytest.approx(want["scores"], abs=1e-5)  # other texts share the batch's padding
 
 
-def test_concurrent_single_text_requests_share_forward_passes(model_dir):
-    server = Server(model_dir, "--max-wait-ms", "200")
+@pytest.mark.parametrize("workers", [["--workers", "1"], ["--workers", "2", "--threads", "1"]])
+def test_concurrent_single_text_requests_share_forward_passes(model_dir, workers):
+    server = Server(model_dir, "--max-wait-ms", "200", *workers)
     try:
         before = server.request("GET", "/metadata")[1]["served"]
         with ThreadPoolExecutor(16) as pool:
@@ -113,6 +114,9 @@ def test_concurrent_single_text_requests_share_forward_passes(model_dir):
     assert all(status == 200 and body["predictions"][0]["text"] == f"text number {i}" for i, (status, body) in enumerate(answers))
     assert after["texts"] - before["texts"] == 48
     assert after["batches"] - before["batches"] < 48 / 2  # most passes carried several requests
+    expected = load(model_dir).predict([f"text number {i}" for i in range(48)])
+    for (_, body), want in zip(answers, expected):  # each answer is its own text's, whichever worker ran it
+        assert body["predictions"][0]["scores"] == pytest.approx(want["scores"], abs=1e-5)
 
 
 def test_a_text_longer_than_the_model_takes_is_truncated_not_refused(server):
@@ -205,7 +209,14 @@ def test_a_folder_that_is_not_a_model_fails_in_one_line_before_listening(tmp_pat
     assert result.stderr.startswith("serve: error: ") and str(tmp_path) in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("flags, message", [(["--max-texts", "0"], "--max-texts must be at least 1"), (["--max-wait-ms", "-1"], "--max-wait-ms must be at least 0")])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--max-texts", "0"], "--max-texts must be at least 1"),
+        (["--max-wait-ms", "-1"], "--max-wait-ms must be at least 0"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ],
+)
 def test_limits_out_of_range_are_refused_naming_the_flag(flags, message):
     result = subprocess.run([sys.executable, "-m", "mlbert.serving", *flags], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and message in result.stderr

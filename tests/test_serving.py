@@ -1,5 +1,6 @@
-"""The label-aware head and the ONNX export on a tiny randomly initialised BERT (seconds, no data):
-every backend gives PyTorch's probabilities, and the label-aware model saves and loads back."""
+"""The label-aware head and the ONNX and OpenVINO exports on a tiny randomly initialised BERT
+(seconds, no data): every backend gives PyTorch's probabilities, and the label-aware model saves
+and loads back."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 import torch
 
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
-from mlbert.export import write_onnx_files
+from mlbert.export import write_onnx_files, write_openvino_file
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
+from mlbert.openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS
 from mlbert.prediction import available_backends, load
 
 from tiny_models import tiny_config
@@ -37,7 +39,8 @@ def write_folder(folder, model, tokenizer, label_aware: bool):
 
 @pytest.fixture(scope="module", params=["cls", "label_aware"])
 def exported(request, tmp_path_factory, tokenizer):
-    """A model folder with model.onnx and model.int8.onnx, written as the export stage does."""
+    """A model folder with model.onnx, model.int8.onnx and the OpenVINO int8 model, written as the
+    export stage does."""
     from transformers import AutoModel, BertForSequenceClassification
 
     torch.manual_seed(0)
@@ -49,6 +52,7 @@ def exported(request, tmp_path_factory, tokenizer):
         model = BertForSequenceClassification(config)
     folder = write_folder(tmp_path_factory.mktemp(request.param) / "export", model.eval(), tokenizer, request.param == "label_aware")
     write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
+    write_openvino_file(folder, TEXTS * 5)
     return folder
 
 
@@ -94,7 +98,8 @@ def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, 
 
     gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
     report = check_parity(exported, TEXTS, gold, tolerance=1e-4)
-    assert report["onnx"]["max_abs_diff"] <= 1e-4 and "label_agreement" in report["onnx-int8"]
+    assert report["onnx"]["max_abs_diff"] <= 1e-4
+    assert "label_agreement" in report["onnx-int8"] and "label_agreement" in report["openvino-int8"]
     # A folder whose safetensors no longer match its ONNX graph (a head bias moved by 1).
     stale = tmp_path / "stale"
     shutil.copytree(exported, stale)
@@ -106,14 +111,34 @@ def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, 
         check_parity(stale, TEXTS, gold, tolerance=1e-4)
 
 
+def test_an_int8_backend_that_decides_unlike_pytorch_fails_the_gate_naming_it(exported, tmp_path):
+    from mlbert.export import check_parity
+    from mlbert.errors import ParityError
+
+    gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
+    # Thresholds at each label's PyTorch probability on the first text: the smallest int8 error
+    # flips decisions there, so a gate of 100% agreement cannot pass and names the backend.
+    folder = tmp_path / "strict"
+    shutil.copytree(exported, folder)
+    first = load(folder, backend="torch").predict_proba(TEXTS[:1])[0]
+    (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": dict(zip(LABELS, map(float, first)))}))
+    report = check_parity(folder, TEXTS, gold, tolerance=1e-4, min_int8_agreement=0.0)
+    assert min(report["onnx-int8"]["label_agreement"], report["openvino-int8"]["label_agreement"]) < 1.0
+    with pytest.raises(ParityError, match=r"\((onnx|openvino)-int8\) agrees with the PyTorch model on .*% of the label decisions on 4 test texts \(export.int8_min_agreement is 100.00%\)"):
+        check_parity(folder, TEXTS, gold, tolerance=1e-4, min_int8_agreement=1.0)
+
+
 def test_every_backend_is_found_fastest_first(exported, tmp_path):
-    assert available_backends(exported) == ["onnx-int8", "onnx", "torch"]
-    assert load(exported).backend == "onnx-int8"
-    without_int8 = tmp_path / "without-int8"
-    shutil.copytree(exported, without_int8)
-    (without_int8 / INT8_FILE).unlink()
-    assert available_backends(without_int8) == ["onnx", "torch"]
-    assert load(without_int8).backend == "onnx"
+    assert available_backends(exported) == ["openvino-int8", "onnx-int8", "onnx", "torch"]
+    assert load(exported).backend == "openvino-int8"
+    without_openvino = tmp_path / "without-openvino"
+    shutil.copytree(exported, without_openvino)
+    (without_openvino / OPENVINO_FILE).unlink()
+    (without_openvino / OPENVINO_WEIGHTS).unlink()
+    assert load(without_openvino).backend == "onnx-int8"
+    (without_openvino / INT8_FILE).unlink()
+    assert available_backends(without_openvino) == ["onnx", "torch"]
+    assert load(without_openvino).backend == "onnx"
 
 
 def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
@@ -122,10 +147,20 @@ def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
     assert np.abs(got - expected).max() <= 1e-4
 
 
-def test_onnx_int8_stays_close_to_pytorch(exported):
+@pytest.mark.parametrize("backend", ["onnx-int8", "openvino-int8"])
+def test_int8_backends_stay_close_to_pytorch(exported, backend):
     expected = load(exported, backend="torch").predict_proba(TEXTS)
-    got = load(exported, backend="onnx-int8").predict_proba(TEXTS)
+    got = load(exported, backend=backend).predict_proba(TEXTS)
     assert np.abs(got - expected).max() < 0.05  # a random tiny model; the real one is checked in the stage
+
+
+def test_the_openvino_model_takes_the_tokenizer_inputs_by_name_and_returns_logits(exported):
+    import openvino as ov
+
+    model = ov.Core().read_model(str(exported / OPENVINO_FILE))
+    assert [port.get_any_name() for port in model.inputs] == ["input_ids", "token_type_ids", "attention_mask"]
+    assert model.outputs[0].get_any_name() == "logits"
+    assert all(port.get_partial_shape().is_dynamic for port in model.inputs)
 
 
 def test_int8_keeps_the_first_ffn_output_projections_in_fp32(exported, tmp_path):
@@ -179,9 +214,21 @@ def test_predictions_apply_the_exported_thresholds(exported, tmp_path):
 def test_a_missing_backend_file_is_named(exported, tmp_path):
     folder = tmp_path / "no-int8"
     shutil.copytree(exported, folder)
-    (folder / INT8_FILE).unlink()
+    for name in (INT8_FILE, OPENVINO_FILE, OPENVINO_WEIGHTS):
+        (folder / name).unlink()
     assert load(folder).backend == "onnx"
     with pytest.raises(FileNotFoundError, match="backend onnx-int8: .*model.int8.onnx not found"):
         load(folder, backend="onnx-int8")
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
         load(folder, backend="tensorrt")
+
+
+def test_the_openvino_backend_answers_threads_calling_it_at_once_each_with_its_own_texts(exported):
+    from concurrent.futures import ThreadPoolExecutor
+
+    classifier = load(exported, backend="openvino-int8", threads=1, concurrency=2)
+    alone = [classifier.predict_proba([text]) for text in TEXTS]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda text: classifier.predict_proba([text]), TEXTS * 5))
+    for got, want in zip(together, alone * 5):
+        np.testing.assert_allclose(got, want, atol=1e-6)

@@ -221,7 +221,7 @@ def export_copy(workspace, ran, tmp_path):
 def test_an_untouched_export_loads_with_every_backend(export_copy):
     from mlbert import load
 
-    for backend in ("onnx-int8", "onnx", "torch"):
+    for backend in ("openvino-int8", "onnx-int8", "onnx", "torch"):
         assert load(export_copy, backend=backend).predict(["so happy"])[0]["scores"]
 
 
@@ -232,7 +232,7 @@ def test_replaced_weights_make_every_backend_refuse_the_folder_naming_the_file(e
     weights = bytearray((export_copy / "model.safetensors").read_bytes())
     weights[-1] ^= 0xFF  # another model's weights, as far as the folder can tell
     (export_copy / "model.safetensors").write_bytes(bytes(weights))
-    for backend in ("onnx-int8", "torch"):
+    for backend in ("openvino-int8", "onnx-int8", "torch"):
         with pytest.raises(ModelFolderError, match=r"model.safetensors is not the file this model was exported with"):
             load(export_copy, backend=backend)
 
@@ -337,7 +337,7 @@ def test_predict_on_raw_texts_gives_exactly_the_probabilities_evaluate_scored(wo
     ]
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8"])
+@pytest.mark.parametrize("backend", ["torch", "onnx", "onnx-int8", "openvino-int8"])
 def test_every_backend_normalises_texts_as_the_training_texts_were(workspace, ran, backend):
     from mlbert.normalise import normalise_text
     from mlbert.prediction import load

@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR, help=f"exported folder (default: {DEFAULT_MODEL_DIR})")
     parser.add_argument(
         "--backend", choices=("auto", *BACKENDS), default="auto",
-        help="forward pass (default auto: the fastest the folder has, of onnx-int8, onnx, torch)",
+        help="forward pass (default auto: the fastest the folder has, of openvino-int8, onnx-int8, onnx, torch)",
     )  # fmt: skip
     parser.add_argument("--file", type=Path, help="texts: .txt (a text per line), .csv, .tsv, .jsonl or .parquet")
     parser.add_argument(

@@ -1,5 +1,6 @@
-"""The exported model folder: weights, ONNX graphs, tokenizer, label maps, thresholds, model card,
-and the parity check that proves the ONNX graphs answer as the PyTorch model does."""
+"""The exported model folder: weights, ONNX graphs, the OpenVINO int8 model, tokenizer, label maps,
+thresholds, model card, and the parity check that proves every serving backend answers as the
+PyTorch model does."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .errors import ParityError
 from .labels import config_labels
 from .metrics import CARD_METRICS, HEADLINE_METRICS, format_score, multilabel_metrics
 from .normalise import CONFIG_KEY as NORMALISE_KEY
-from .normalise import from_dict
+from .normalise import from_dict, normalise_texts
 from .onnx_export import (
     INT8_FILE,
     ONNX_FILE,
@@ -25,8 +26,9 @@ from .onnx_export import (
     optimize_onnx,
     quantize_onnx,
 )
+from .openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS, write_openvino_int8
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
-from .prediction import load, load_torch_model
+from .prediction import BACKEND_FILES, INT8_BACKENDS, load, load_torch_model
 
 # The card's model-index: each reported score as the Hub's (metric type, display name, averaging).
 CARD_EVAL_RESULTS = {
@@ -42,12 +44,16 @@ EXCLUDED_FILES = {"training_args.bin"}
 PARITY_BATCH_SIZE = 32
 # Parity reports these scores for each backend.
 PARITY_METRICS = HEADLINE_METRICS
+# Checked against PyTorch, in this order, when their files are in the folder.
+SERVING_BACKENDS = ("onnx", "onnx-int8", "openvino-int8")
 
 FILE_ROLES = {
     "config.json": "architecture and label maps (`id2label`); read by every loader",
     "model.safetensors": "fine-tuned weights (fp32); `transformers` / `predict --backend torch`",
     ONNX_FILE: "fp32 ONNX graph with fused attention and embeddings; `predict --backend onnx`",
     INT8_FILE: "dynamically quantised int8 ONNX graph; `predict --backend onnx-int8`",
+    OPENVINO_FILE: "statically quantised int8 OpenVINO model (NNCF); `predict --backend openvino-int8`",
+    OPENVINO_WEIGHTS: f"the weights of {OPENVINO_FILE}",
     "tokenizer.json": "fast tokenizer (truncates at the trained `max_length`)",
     "tokenizer_config.json": "tokenizer settings",
     THRESHOLDS_NAME: "per-label decision thresholds tuned on validation; applied by `predict` and `load()`",
@@ -83,11 +89,22 @@ def write_onnx_files(out_dir: Path, quantize: bool, fp32_ffn_outputs: int = 0) -
     return quantize_onnx(out_dir / ONNX_FILE, out_dir / INT8_FILE, fp32_ffn_outputs=fp32_ffn_outputs)
 
 
-def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance: float) -> dict[str, Any]:
-    """Compare every ONNX backend in `folder` with PyTorch on `texts` (same batches).
+def write_openvino_file(out_dir: Path, calibration_texts: Sequence[str]) -> None:
+    """openvino_model.xml/.bin from the torch model in `out_dir`, calibrated on the raw
+    `calibration_texts` (normalised here as the model's own loader would)."""
+    reference = load(out_dir, backend="torch")
+    texts = normalise_texts(calibration_texts, reference.normalise)
+    write_openvino_int8(reference.model, reference.tokenizer, texts, out_dir)
+
+
+def check_parity(
+    folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance: float, min_int8_agreement: float = 0.0
+) -> dict[str, Any]:
+    """Compare every serving backend in `folder` with PyTorch on `texts` (same batches).
 
     Raises ParityError when fp32 ONNX probabilities differ from PyTorch's by more than
-    `tolerance`; int8 is reported (label agreement, scores and their drop), not enforced.
+    `tolerance`, or when an int8 backend decides fewer than `min_int8_agreement` of the
+    (text, label) decisions as PyTorch does; each backend's scores and their drop are reported.
     """
     reference = load(folder, backend="torch")
     labels = reference.labels
@@ -98,8 +115,8 @@ def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance
         "n_texts": len(texts),
         "torch": {key: torch_scores[key] for key in PARITY_METRICS},
     }
-    for backend in ("onnx", "onnx-int8"):
-        if not (folder / (ONNX_FILE if backend == "onnx" else INT8_FILE)).is_file():
+    for backend in SERVING_BACKENDS:
+        if not (folder / BACKEND_FILES[backend]).is_file():
             continue
         got = load(folder, backend=backend).predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
         scores = multilabel_metrics(gold, got, rule, labels)
@@ -116,6 +133,14 @@ def check_parity(folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance
             f"{ONNX_FILE} differs from the PyTorch model by up to {fp32['max_abs_diff']:.2e} in probability on "
             f"{len(texts)} test texts (export.parity_tolerance is {tolerance:g}); the ONNX export is not faithful"
         )
+    for backend in INT8_BACKENDS:
+        agreement = report.get(backend, {}).get("label_agreement")
+        if agreement is not None and agreement < min_int8_agreement:
+            raise ParityError(
+                f"{BACKEND_FILES[backend]} ({backend}) agrees with the PyTorch model on {agreement:.2%} of the label "
+                f"decisions on {len(texts)} test texts (export.int8_min_agreement is {min_int8_agreement:.2%}); "
+                "the quantised model is not faithful"
+            )
     return report
 
 
@@ -186,7 +211,7 @@ so it can get none, one or several of: {", ".join(labels)}.
 ```python
 from mlbert import load
 
-classifier = load("path/to/this/folder")          # fastest backend present; or backend="torch" / "onnx"
+classifier = load("path/to/this/folder")          # fastest backend present; or backend="torch", "onnx", ...
 classifier.predict(["What a wonderful surprise!"])  # labels (thresholds applied) and probabilities
 ```
 
@@ -203,9 +228,9 @@ ONNX directly: `onnxruntime.InferenceSession("{ONNX_FILE}", disabled_optimizers=
 takes what the tokenizer returns (`input_ids`, `attention_mask`, and `token_type_ids` where it
 makes them; int64, dynamic batch and length) and returns `logits`. The disabled fusions are
 slower on CPU than the standard ops the graphs keep; without that argument the answers are the
-same and serving is slower.
+same and serving is slower.{_openvino_use(files)}
 
-## ONNX parity (test split, {parity.get("n_texts", 0)} texts, same batches as PyTorch)
+## Parity with PyTorch (test split, {parity.get("n_texts", 0)} texts, same batches as PyTorch)
 
 {_parity_table(parity)}
 {_fp32_note(int8_fp32_nodes)}
@@ -294,6 +319,16 @@ classify("What a wonderful surprise!", truncation=True)  # sigmoid probabilities
 ```"""
 
 
+def _openvino_use(files: Sequence[str]) -> str:
+    if OPENVINO_FILE not in files:
+        return ""
+    return f"""
+
+OpenVINO directly: `openvino.Core().compile_model("{OPENVINO_FILE}", "CPU", {{"INFERENCE_PRECISION_HINT": "f32"}})`
+takes the same inputs and returns `logits`; Optimum Intel's `OVModelForSequenceClassification` looks
+for this file name."""
+
+
 def _fp32_note(nodes: Sequence[str]) -> str:
     if not nodes:
         return ""
@@ -305,7 +340,7 @@ def _parity_table(parity: dict[str, Any]) -> str:
     lines = ["| backend | max abs prob. diff vs torch | label agreement | micro-F1 | Jaccard |", "|---|---|---|---|---|"]
     torch_scores = parity.get("torch", {})
     lines.append(f"| torch (fp32) | 0 | 100% | {format_score(torch_scores.get('f1_micro'))} | {format_score(torch_scores.get('jaccard'))} |")
-    for backend in ("onnx", "onnx-int8"):
+    for backend in SERVING_BACKENDS:
         if backend in parity:
             row = parity[backend]
             lines.append(

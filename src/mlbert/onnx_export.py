@@ -33,8 +33,9 @@ GELU_OPS = ("Gelu", "BiasGelu", "FastGelu")
 UNFUSED_AT_LOAD = ("SkipLayerNormFusion", "BiasGeluFusion")
 
 
-def export_onnx(model: Any, tokenizer: Any, path: Path) -> list[str]:
-    """Write the fp32 model to `path` with dynamic batch/sequence axes; return its input names."""
+def traceable(model: Any, tokenizer: Any) -> tuple[Any, list[str], tuple[Any, ...]]:
+    """`model` as a module that takes the tokenizer's inputs positionally and returns the logits
+    alone, its input names, and a sample batch to trace it with (what graph exporters need)."""
     import torch
 
     class LogitsOnly(torch.nn.Module):
@@ -48,12 +49,20 @@ def export_onnx(model: Any, tokenizer: Any, path: Path) -> list[str]:
     sample = tokenizer(["an example text to trace", "and another"], padding=True, return_tensors="pt")
     names = [name for name in tokenizer.model_input_names if name in sample]
     wrapped = LogitsOnly(model, names).eval()  # in train mode, export would leave dropout on afterwards
+    return wrapped, names, tuple(sample[name] for name in names)
+
+
+def export_onnx(model: Any, tokenizer: Any, path: Path) -> list[str]:
+    """Write the fp32 model to `path` with dynamic batch/sequence axes; return its input names."""
+    import torch
+
+    wrapped, names, sample = traceable(model, tokenizer)
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
     axes["logits"] = {0: "batch"}
     with torch.inference_mode():
         torch.onnx.export(
             wrapped,
-            tuple(sample[name] for name in names),
+            sample,
             str(path),
             input_names=names,
             output_names=["logits"],

@@ -6,8 +6,9 @@
     classifier.predict(["What a day!"])              # [{"labels": [...], "scores": {...}}]
     load("models/export", backend="torch").predict_proba(texts)   # (n, labels) probabilities
 
-Backends: `torch` (safetensors weights, fp32 eager), `onnx` (model.onnx, fp32) and `onnx-int8`
-(model.int8.onnx). All three share the tokenizer, the batching and the thresholds, so they differ
+Backends: `torch` (safetensors weights, fp32 eager), `onnx` (model.onnx, fp32 on onnxruntime),
+`onnx-int8` (model.int8.onnx, dynamic int8 on onnxruntime) and `openvino-int8` (openvino_model.xml,
+static int8 on OpenVINO). All share the tokenizer, the batching and the thresholds, so they differ
 only in the forward pass.
 """
 
@@ -28,11 +29,19 @@ from .manifest import check_files, read_manifest
 from .metrics import sigmoid
 from .normalise import IDENTITY, from_config, normalise_texts
 from .onnx_export import INT8_FILE, ONNX_FILE
+from .openvino_export import OPENVINO_FILE, openvino_forward
 from .params import NormaliseParams
 from .paths import THRESHOLDS_NAME
 
-# Fastest first: `load()` without a backend takes the first one whose file the folder has.
-BACKEND_FILES = {"onnx-int8": INT8_FILE, "onnx": ONNX_FILE, "torch": "model.safetensors"}
+# Fastest first (batch throughput on CPU, docs/serving.md): `load()` without a backend takes the
+# first one whose file the folder has.
+BACKEND_FILES = {
+    "openvino-int8": OPENVINO_FILE,
+    "onnx-int8": INT8_FILE,
+    "onnx": ONNX_FILE,
+    "torch": "model.safetensors",
+}
+INT8_BACKENDS = ("openvino-int8", "onnx-int8")
 BACKENDS = tuple(BACKEND_FILES)
 
 # One forward pass: padded numpy inputs by name -> logits (batch, labels).
@@ -112,9 +121,10 @@ def available_backends(folder: str | Path) -> list[str]:
     return [name for name, file in BACKEND_FILES.items() if (Path(folder) / file).is_file()]
 
 
-def load(folder: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
+def load(folder: str | Path, backend: str | None = None, threads: int | None = None, concurrency: int = 1) -> Classifier:
     """Load an exported folder (or a trained model folder) with `backend`, by default the
-    fastest one present. `threads` caps the CPU threads of the forward pass."""
+    fastest one present. `threads` caps the CPU threads of the forward pass; `concurrency` is how
+    many threads may call it at once (a server's model workers)."""
     from transformers import AutoConfig, AutoTokenizer
 
     folder = Path(folder)
@@ -149,9 +159,11 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
         if backend == "torch":
             model = load_torch_model(folder, config)
             forward = torch_forward(model, threads)
+        elif backend == "openvino-int8":
+            forward = openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency)
         else:
             forward = onnx_forward(folder / BACKEND_FILES[backend], threads)
-    except Exception as error:  # safetensors and onnxruntime have their own error types
+    except Exception as error:  # safetensors, onnxruntime and OpenVINO have their own error types
         raise ModelFolderError(
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
             "the file is damaged or incomplete: export the model again"
