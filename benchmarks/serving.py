@@ -19,10 +19,12 @@ The OpenVINO int8 row is the export's own openvino_model.xml (converted from PyT
 quantisation calibrated on 300 validation texts (never test).
 
 `--load` then starts `serve` (a real server process) on `--serve-backend` (default: what `serve`
-picks, the fastest backend the folder has) and
-sends it every text of the split as its own request from `--clients` concurrent clients, each
-waiting for its answer before sending the next: throughput against the same backend's offline
-batch throughput above, latency percentiles, and how many texts the server batched together.
+picks, the fastest backend the folder has), once per `--serve-workers` value, and sends it every
+text of the split as its own request from `--clients` concurrent clients, each waiting for its
+answer before sending the next: throughput against the same backend's offline batch throughput
+above, latency percentiles, and how many texts the server batched together.
+
+    python benchmarks/serving.py --load --serve-workers 1 2     # one model worker, then two
 """
 
 from __future__ import annotations
@@ -159,13 +161,12 @@ def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dic
 class ServeProcess:
     """`python -m mlbert.serving` on a free local port, stopped with SIGTERM at the end."""
 
-    def __init__(self, model: Path, backend: str, max_wait_ms: float, threads: int | None = None):
+    def __init__(self, model: Path, backend: str, max_wait_ms: float, flags: Sequence[str] = ()):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
-                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning",
-                   *(["--threads", str(threads)] if threads else [])]  # fmt: skip
+                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *flags]  # fmt: skip
         self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 300
@@ -240,9 +241,9 @@ def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, lis
 
 
 def serve_under_load(
-    model: Path, backend: str, threads: int | None, texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]
+    model: Path, backend: str, flags: list[str], texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]
 ) -> None:
-    server = ServeProcess(model, backend, max_wait_ms, threads)
+    server = ServeProcess(model, backend, max_wait_ms, flags)
     try:
         load_test(server.port, texts[: 4 * clients], clients)  # warm-up: connections, kernels
         before = server.get("/metadata")["served"]
@@ -254,8 +255,7 @@ def serve_under_load(
     batches = after["batches"] - before["batches"]
     share = per_second / offline[OFFLINE_ROW[backend]]
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    threads_note = f" --threads {threads}" if threads else ""
-    print(f"\n`serve --backend {backend}{threads_note}` under load: {clients} concurrent clients, one text per request, "
+    print(f"\n`serve --backend {backend} {' '.join(flags)}` under load: {clients} concurrent clients, one text per request, "
           f"{len(texts)} requests, max wait {max_wait_ms:g} ms")  # fmt: skip
     print("| backend | texts/s | of offline batch throughput | p50 ms | p95 ms | p99 ms | texts per forward pass |")
     print("|---|---|---|---|---|---|---|")
@@ -279,7 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", action="store_true", help="also load-test `serve` on the fastest backend")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test")
     parser.add_argument("--serve-backend", choices=tuple(OFFLINE_ROW), help="`serve --backend` in the load test (default: its auto)")
-    parser.add_argument("--serve-threads", type=int, help="`serve --threads` in the load test (default: all cores)")
+    parser.add_argument(
+        "--serve-workers", type=int, nargs="+", default=[1],
+        help="`serve --workers`: one load test per value (default: 1); several workers run one thread each",
+    )  # fmt: skip
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="`serve --max-wait-ms` in the load test")
     args = parser.parse_args(argv)
 
@@ -344,7 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
     if args.load:
         backend = args.serve_backend or available_backends(args.model)[0]
-        serve_under_load(args.model, backend, args.serve_threads, raw_texts, args.clients, args.max_wait_ms, per_second_of)
+        for workers in args.serve_workers:  # two passes on two cores at once: one thread each
+            flags = ["--workers", str(workers), *(["--threads", "1"] if workers > 1 else [])]
+            serve_under_load(args.model, backend, flags, raw_texts, args.clients, args.max_wait_ms, per_second_of)
     return 0
 
 

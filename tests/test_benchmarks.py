@@ -165,7 +165,7 @@ def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_t
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--clients", "3"]
     ) == 0  # fmt: skip
     output = capsys.readouterr().out
-    assert "`serve --backend openvino-int8` under load: 3 concurrent clients, one text per request, 12 requests" in output
+    assert "`serve --backend openvino-int8 --workers 1` under load: 3 concurrent clients, one text per request, 12 requests" in output
     [row] = table(output, "| backend | texts/s | of offline")
     assert row[0] == "openvino-int8"
     per_second, share, p50, p95, p99, per_pass = numbers(row[1:])
