@@ -35,12 +35,16 @@ RERUNS = {
     "train.learning_rate": ["train", "evaluate", "export"],
     "train.seed": ["train", "evaluate", "export"],
     "train.label_correlation_weight": ["train", "evaluate", "export"],
+    "train.loss": ["train", "evaluate", "export"],
+    "train.asymmetric_gamma_negative": ["train", "evaluate", "export"],
     "train.gradient_accumulation_steps": ["train", "evaluate", "export"],  # a field params.yaml does not list
     "launch.num_processes": ["train", "evaluate", "export"],
     "evaluate.objective": ["evaluate", "export"],
     "evaluate.shrinkage": ["evaluate", "export"],
     "export.int8": ["export"],
     "export.parity_tolerance": ["export"],
+    "export.openvino_int8": ["export"],
+    "export.int8_min_agreement": ["export"],
 }
 
 

@@ -214,7 +214,8 @@ def test_a_learning_rate_change_reruns_exactly_train_evaluate_export(repo):
     with edited_params(repo, "train", learning_rate=5e-5):
         assert ran_stages(dvc(repo, "repro").stdout) == ["train", "evaluate", "export"]
         diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
-        assert "test.f1_micro" in diff["metrics.json"]
+        # ROC-AUC moves with any change of the weights; a thresholded score of a tiny model may not
+        assert "test.roc_auc_micro" in diff["metrics.json"]
     assert ran_stages(dvc(repo, "repro").stdout) == []  # the first run comes back from the cache
 
 
