@@ -25,6 +25,9 @@ SLICE = {
     # fp32 pinned: `bf16: auto` picks the faster precision by timing, and on a loaded machine two
     # runs can time differently and pick differently, which the determinism tests must not see.
     "train": {"num_train_epochs": 1, "per_device_train_batch_size": 16, "logging_steps": 2, "bf16": False},
+    # A one-epoch model on 160 texts sits near its thresholds, where int8 rounding flips more
+    # decisions than on a trained one (96.8% agreement seen); the gate itself is tested on its own.
+    "export": {"int8_min_agreement": 0.5},
 }
 # Results of the committed full run; a test project makes its own.
 RESULT_FILES = ("dvc.lock", "metrics.json")
@@ -115,6 +118,7 @@ def make_project(folder: Path, data: DataSlice) -> Path:
     edit_params(folder, "prepare", **data.prepare, **SLICE["prepare"])
     edit_params(folder, "tokenize", **SLICE["tokenize"])
     edit_params(folder, "train", **SLICE["train"])
+    edit_params(folder, "export", **SLICE["export"])
     run(folder, "git", "init", "-q", "-b", "main")
     run(folder, "git", "add", "-A")
     run(folder, "git", "commit", "-qm", "slice of the pipeline")

@@ -51,6 +51,7 @@ def workspace(tmp_path_factory, tokenizer):
         "tokenize": {"max_length": 32},
         "normalise": {**vars(TWEETS)},  # every part on, so the tests below see it applied
         "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False},
+        "export": {"int8_min_agreement": 0.5},  # a tiny model near its thresholds (see dvc_project.SLICE)
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     return root
