@@ -33,6 +33,21 @@ def write_crlf(path: Path, lines: list[str]) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def backend_choice_cache(tmp_path_factory: pytest.TempPathFactory):
+    """`auto`'s timing cache in a folder of this test session (subprocesses inherit it), never ~/.cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("mlbert-cache")
+    before = os.environ.get("MLBERT_CACHE_DIR")
+    os.environ["MLBERT_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("MLBERT_CACHE_DIR", None)
+    else:
+        os.environ["MLBERT_CACHE_DIR"] = before
+
+
 @pytest.fixture
 def semeval_dir(tmp_path: Path) -> Path:
     """A folder holding the three official file names, in the official format (CRLF, tabs)."""

@@ -128,17 +128,29 @@ def test_an_int8_backend_that_decides_unlike_pytorch_fails_the_gate_naming_it(ex
         check_parity(folder, TEXTS, gold, tolerance=1e-4, min_int8_agreement=1.0)
 
 
-def test_every_backend_is_found_fastest_first(exported, tmp_path):
+def test_auto_loads_the_backend_timed_fastest_here_and_caches_the_timing(exported, tmp_path, monkeypatch):
+    from mlbert.backend_choice import CACHE_FILE, choose_fastest
+
+    monkeypatch.setenv("MLBERT_CACHE_DIR", str(tmp_path / "cache"))
     assert available_backends(exported) == ["openvino-int8", "onnx-int8", "onnx", "torch"]
-    assert load(exported).backend == "openvino-int8"
-    without_openvino = tmp_path / "without-openvino"
-    shutil.copytree(exported, without_openvino)
-    (without_openvino / OPENVINO_FILE).unlink()
-    (without_openvino / OPENVINO_WEIGHTS).unlink()
-    assert load(without_openvino).backend == "onnx-int8"
-    (without_openvino / INT8_FILE).unlink()
-    assert available_backends(without_openvino) == ["onnx", "torch"]
-    assert load(without_openvino).backend == "onnx"
+    first = load(exported)
+    speeds = first.choice["texts_per_s"]
+    assert set(speeds) == {"openvino-int8", "onnx-int8", "onnx", "torch"} and not first.choice["cached"]
+    assert first.backend == choose_fastest(speeds)
+    np.testing.assert_array_equal(first.predict_proba(TEXTS), load(exported, backend=first.backend).predict_proba(TEXTS))
+    cache = tmp_path / "cache" / CACHE_FILE
+    written = cache.read_bytes()
+    again = load(exported, backend="auto")
+    assert again.backend == first.backend and again.choice == {"texts_per_s": speeds, "cached": True}
+    assert cache.read_bytes() == written  # a cached choice times nothing
+    # A folder with other files is another measurement, among what it holds.
+    fewer = tmp_path / "without-int8"
+    shutil.copytree(exported, fewer)
+    for name in (OPENVINO_FILE, OPENVINO_WEIGHTS, INT8_FILE):
+        (fewer / name).unlink()
+    other = load(fewer)
+    assert not other.choice["cached"] and set(other.choice["texts_per_s"]) == {"onnx", "torch"}
+    assert other.backend in ("onnx", "torch")
 
 
 def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
@@ -151,7 +163,11 @@ def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
 def test_int8_backends_stay_close_to_pytorch(exported, backend):
     expected = load(exported, backend="torch").predict_proba(TEXTS)
     got = load(exported, backend=backend).predict_proba(TEXTS)
-    assert np.abs(got - expected).max() < 0.05  # a random tiny model; the real one is checked in the stage
+    # A smoke check on a random tiny model: it loads, answers in the label order and stays near.
+    # Its int8 error depends on the CPU: <= 0.04 with VNNI; 0.075 for OpenVINO on AVX2 alone, whose
+    # int8 dot products sum pairs in saturating int16 (NNCF guards only the first layer). The
+    # real model's decisions are gated in the export stage (99.1% agreement on that AVX2 CPU).
+    assert np.abs(got - expected).max() < 0.1
 
 
 def test_the_openvino_model_takes_the_tokenizer_inputs_by_name_and_returns_logits(exported):

@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", default=DEFAULT_MODEL_DIR, help=f"exported folder (default: {DEFAULT_MODEL_DIR})")
     parser.add_argument(
         "--backend", choices=("auto", *BACKENDS), default="auto",
-        help="forward pass (default auto: the fastest the folder has, of openvino-int8, onnx-int8, onnx, torch)",
+        help="forward pass (default auto: of those the folder has, the fastest on this machine, timed once and cached)",
     )  # fmt: skip
     parser.add_argument("--file", type=Path, help="texts: .txt (a text per line), .csv, .tsv, .jsonl or .parquet")
     parser.add_argument(
@@ -254,6 +254,14 @@ def prediction_lines(
             )
 
 
+def report_choice(classifier: Classifier) -> None:
+    """On stderr, which backend `auto` chose and the speeds it chose by (nothing for a named backend)."""
+    from .backend_choice import describe
+
+    if classifier.choice.get("texts_per_s"):
+        print(describe(classifier.choice["texts_per_s"], classifier.backend, classifier.choice["cached"]), file=sys.stderr)
+
+
 def one_line(error: Exception) -> str:
     """An error's message as one line (a command's stderr carries one line per failure)."""
     return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
@@ -273,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             texts = read_texts(args)
             total, chunks = len(texts), [texts]
         quiet_transformers()
-        classifier = load(args.model, backend=None if args.backend == "auto" else args.backend, threads=args.threads)
+        classifier = load(args.model, backend=args.backend, threads=args.threads)
+        report_choice(classifier)
         lines = prediction_lines(classifier, chunks, total, args)
         if args.output is None:
             sys.stdout.writelines(lines)

@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .backend_choice import auto_backend
 from .errors import ModelFolderError
 from .labels import config_labels
 from .manifest import check_files, read_manifest
@@ -33,8 +34,8 @@ from .openvino_export import OPENVINO_FILE, openvino_forward
 from .params import NormaliseParams
 from .paths import THRESHOLDS_NAME
 
-# Fastest first (batch throughput on CPU, docs/serving.md): `load()` without a backend takes the
-# first one whose file the folder has.
+# The file each backend reads. `load()` without a backend times those the folder holds and takes
+# the fastest on this machine (backend_choice.py): no fixed order is fastest on every CPU.
 BACKEND_FILES = {
     "openvino-int8": OPENVINO_FILE,
     "onnx-int8": INT8_FILE,
@@ -96,6 +97,8 @@ class Classifier:
     backend: str
     model: Any = None  # the torch module, for the torch backend
     normalise: NormaliseParams = IDENTITY  # what the model was trained on: applied to every text
+    # How `auto` chose the backend: texts/s per backend and whether cached (empty: named by the caller).
+    choice: dict[str, Any] = field(default_factory=dict)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
         """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
@@ -117,13 +120,14 @@ class Classifier:
 
 
 def available_backends(folder: str | Path) -> list[str]:
-    """The backends whose files `folder` holds, fastest first."""
+    """The backends whose files `folder` holds (int8 first, as BACKEND_FILES lists them)."""
     return [name for name, file in BACKEND_FILES.items() if (Path(folder) / file).is_file()]
 
 
 def load(folder: str | Path, backend: str | None = None, threads: int | None = None, concurrency: int = 1) -> Classifier:
-    """Load an exported folder (or a trained model folder) with `backend`, by default the
-    fastest one present. `threads` caps the CPU threads of the forward pass; `concurrency` is how
+    """Load an exported folder (or a trained model folder) with `backend`; None or "auto": the
+    backend the folder holds that is fastest on this machine, timed on first use and then cached
+    (backend_choice.py). `threads` caps the CPU threads of the forward pass; `concurrency` is how
     many threads may call it at once (a server's model workers)."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -131,15 +135,13 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
     present = available_backends(folder)
-    if backend is None:
-        if not present:
-            raise FileNotFoundError(f"{folder} holds no model file ({', '.join(BACKEND_FILES.values())})")
-        backend = present[0]
-    if backend not in BACKEND_FILES:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    if backend not in present:
+    if backend is not None and backend != "auto" and backend not in BACKEND_FILES:
+        raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
+    if not present:
+        raise FileNotFoundError(f"{folder} holds no model file ({', '.join(BACKEND_FILES.values())})")
+    if backend not in (None, "auto") and backend not in present:
         raise FileNotFoundError(
-            f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present) or 'none'})"
+            f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present)})"
         )
     manifest = read_manifest(folder)
     if manifest is not None:
@@ -154,21 +156,32 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
     thresholds = read_thresholds(folder, labels, required=manifest is not None)  # cheap: before the weights
     normalise = from_config(config, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
-    model = None
+
+    def build(name: str) -> tuple[Forward, Any]:
+        return _forward(folder, name, config, threads, concurrency)
+
+    choice: dict[str, Any] = {}
+    built: dict[str, tuple[Forward, Any]] = {}
+    if backend in (None, "auto"):
+        backend, choice, built = auto_backend(folder, present, BACKEND_FILES, tokenizer, build, threads, concurrency)
+    forward, model = built[backend] if backend in built else build(backend)
+    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise, choice)
+
+
+def _forward(folder: Path, backend: str, config: Any, threads: int | None, concurrency: int) -> tuple[Forward, Any]:
+    """The forward pass of one backend of `folder`, and the torch module for the torch backend."""
     try:
         if backend == "torch":
             model = load_torch_model(folder, config)
-            forward = torch_forward(model, threads)
-        elif backend == "openvino-int8":
-            forward = openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency)
-        else:
-            forward = onnx_forward(folder / BACKEND_FILES[backend], threads)
+            return torch_forward(model, threads), model
+        if backend == "openvino-int8":
+            return openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency), None
+        return onnx_forward(folder / BACKEND_FILES[backend], threads), None
     except Exception as error:  # safetensors, onnxruntime and OpenVINO have their own error types
         raise ModelFolderError(
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
             "the file is damaged or incomplete: export the model again"
         ) from error
-    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise)
 
 
 def load_classifier(folder: str | Path) -> Classifier:

@@ -193,6 +193,7 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
         "base_model": (params.get("model") or {}).get("name"),
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
+        "backend_texts_per_s": classifier.choice.get("texts_per_s") or None,  # what `auto` chose by
         "normalise": dict(vars(classifier.normalise)),
         "model_dir": str(folder),
         "limits": vars(limits),
@@ -361,7 +362,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=EXPORT_DIR, help=f"exported folder (default: {EXPORT_DIR})")
     parser.add_argument(
         "--backend", choices=("auto", *BACKENDS), default="auto",
-        help="forward pass (default auto: the fastest the folder has, of openvino-int8, onnx-int8, onnx, torch)",
+        help="forward pass (default auto: of those the folder has, the fastest on this machine, timed once and cached)",
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0 picks a free one)")
@@ -390,12 +391,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import uvicorn
 
-    from .cli import one_line, quiet_transformers
+    from .cli import one_line, quiet_transformers, report_choice
 
     quiet_transformers()
     try:
-        backend = None if args.backend == "auto" else args.backend
-        classifier = load(args.model, backend=backend, threads=args.threads, concurrency=args.workers)
+        classifier = load(args.model, backend=args.backend, threads=args.threads, concurrency=args.workers)
+        report_choice(classifier)
     except (MlbertError, OSError, ValueError) as error:
         print(f"serve: error: {one_line(error)}", file=sys.stderr)
         return 1
