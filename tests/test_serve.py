@@ -175,6 +175,7 @@ def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert status == 200
     assert meta["labels"] == LABELS and meta["thresholds"] == {"anger": 0.5, "joy": pytest.approx(0.3)}
     assert meta["backend"] == "torch" and meta["limits"]["max_texts"] == MAX_TEXTS
+    assert meta["backend_texts_per_s"] is None  # the folder holds one backend: nothing was timed
     status, spec = server.request("GET", "/openapi.json")
     assert status == 200 and {"/predict", "/health", "/metadata"} <= set(spec["paths"])
 

@@ -248,3 +248,18 @@ def test_the_openvino_backend_answers_threads_calling_it_at_once_each_with_its_o
         together = list(pool.map(lambda text: classifier.predict_proba([text]), TEXTS * 5))
     for got, want in zip(together, alone * 5):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_predict_says_on_stderr_which_backend_auto_chose_and_by_what_speeds(exported, tmp_path, monkeypatch, capsys):
+    from mlbert.cli import main
+
+    monkeypatch.setenv("MLBERT_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["--model", str(exported), "so happy today"]) == 0
+    first = capsys.readouterr()
+    assert first.err.startswith("backend auto: ") and "(timed now, texts/s at batch 32 on this machine: " in first.err
+    chosen = first.err.split()[2]
+    assert chosen in ("openvino-int8", "onnx-int8", "onnx", "torch") and json.loads(first.out)["text"] == "so happy today"
+    assert main(["--model", str(exported), "so happy today"]) == 0
+    assert capsys.readouterr().err.startswith(f"backend auto: {chosen} (cached timing, ")
+    assert main(["--model", str(exported), "--backend", "torch", "so happy today"]) == 0
+    assert capsys.readouterr().err == ""  # a named backend is not timed
