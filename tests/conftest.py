@@ -36,16 +36,10 @@ def write_crlf(path: Path, lines: list[str]) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def backend_choice_cache(tmp_path_factory: pytest.TempPathFactory):
     """`auto`'s timing cache in a folder of this test session (subprocesses inherit it), never ~/.cache."""
-    import os
-
     folder = tmp_path_factory.mktemp("mlbert-cache")
-    before = os.environ.get("MLBERT_CACHE_DIR")
-    os.environ["MLBERT_CACHE_DIR"] = str(folder)
-    yield folder
-    if before is None:
-        os.environ.pop("MLBERT_CACHE_DIR", None)
-    else:
-        os.environ["MLBERT_CACHE_DIR"] = before
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLBERT_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture

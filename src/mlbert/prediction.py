@@ -135,11 +135,12 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
     present = available_backends(folder)
-    if backend is not None and backend != "auto" and backend not in BACKEND_FILES:
+    auto = backend in (None, "auto")
+    if not auto and backend not in BACKEND_FILES:
         raise ValueError(f"unknown backend {backend!r}; expected auto or one of {', '.join(BACKENDS)}")
     if not present:
         raise FileNotFoundError(f"{folder} holds no model file ({', '.join(BACKEND_FILES.values())})")
-    if backend not in (None, "auto") and backend not in present:
+    if not auto and backend not in present:
         raise FileNotFoundError(
             f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present)})"
         )
@@ -162,7 +163,7 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
 
     choice: dict[str, Any] = {}
     built: dict[str, tuple[Forward, Any]] = {}
-    if backend in (None, "auto"):
+    if auto:
         backend, choice, built = auto_backend(folder, present, BACKEND_FILES, tokenizer, build, threads, concurrency)
     forward, model = built[backend] if backend in built else build(backend)
     return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise, choice)
