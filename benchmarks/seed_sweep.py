@@ -3,6 +3,7 @@
     python benchmarks/seed_sweep.py --name default                       # seeds 42 43 44
     python benchmarks/seed_sweep.py --name no-hashtags -S normalise.hashtags=strip
     python benchmarks/seed_sweep.py --name default --calibrate ../shared/tools/calibrate.py
+    python benchmarks/seed_sweep.py --name ep4 -S train.num_train_epochs=4 --until evaluate
 
 Run from the repository root with the project's environment on PATH, the data where params.yaml
 expects it (data/raw for SemEval). Each seed is `dvc exp run -n <name>-s<seed> -S train.seed=<seed>`
@@ -76,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-S", "--set-param", action="append", default=[], help="a param override, as for dvc exp run")
     parser.add_argument("--calibrate", type=Path, help="a calibration script to run before and after")
     parser.add_argument("--json", type=Path, help="also write the timings and the summary here")
+    parser.add_argument(
+        "--until",
+        metavar="STAGE",
+        help="run the pipeline only up to this stage (e.g. evaluate: the scores do not depend on export)",
+    )
     args = parser.parse_args(argv)
 
     saved = {name: Path(name).read_bytes() for name in RESTORED}
@@ -87,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             name = f"{args.name}-s{seed}"
             overrides = [item for value in (*args.set_param, f"train.seed={seed}") for item in ("-S", value)]
             start = time.perf_counter()
-            subprocess.run(["dvc", "exp", "run", "-n", name, *overrides], check=True)
+            target = [args.until] if args.until else []
+            subprocess.run(["dvc", "exp", "run", "-n", name, *overrides, *target], check=True)
             wall[name] = time.perf_counter() - start
             names.append(name)
             print(f"seed_sweep: {name} took {wall[name] / 60:.1f} min", flush=True)
