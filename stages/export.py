@@ -4,9 +4,9 @@ Output: models/export (safetensors weights, model.onnx, model.int8.onnx and open
 tokenizer, config with label maps, thresholds.json, training_params.json, a model card README.md,
 and manifest.json with every file's SHA-256, which `load()` checks) and
 export_metrics.json: on the test split, how far each serving backend's probabilities are from
-PyTorch's, how often it decides a label differently, and its scores beside PyTorch's. fp32 ONNX
-beyond export.parity_tolerance, or an int8 backend below export.int8_min_agreement, fails the stage
-and leaves no folder behind.
+PyTorch's (evaluate's, read from predictions/test.parquet), how often it decides a label
+differently, and its scores beside PyTorch's. fp32 ONNX beyond export.parity_tolerance, or an int8
+backend below export.int8_min_agreement, fails the stage and leaves no folder behind.
 
 The card's params come from the files the earlier stages wrote (training_params.json, the
 thresholds' `fitted_with`), so this stage reads only the `export:` group.
@@ -15,7 +15,11 @@ thresholds' `fitted_with`), so this stage reads only the `export:` group.
 import json
 from dataclasses import asdict
 
+import numpy as np
+
+from mlbert.comparison import PREDICTIONS_DIR, WORKSPACE, read_run
 from mlbert.data import read_splits
+from mlbert.errors import DataError
 from mlbert.export import (
     SERVING_BACKENDS,
     check_parity,
@@ -42,6 +46,18 @@ from mlbert.paths import (
 from mlbert.stage import run_stage
 
 
+def evaluated_probabilities(ids: list[str], labels: list[str]) -> np.ndarray:
+    """The trained model's test probabilities as evaluate wrote them, checked against the split:
+    parity compares every backend with them, so PyTorch need not run on test again."""
+    evaluated = read_run(WORKSPACE, "test")
+    if evaluated.ids != ids or evaluated.labels != labels:
+        raise DataError(
+            f"{PREDICTIONS_DIR / 'test.parquet'} does not hold the prepared test split's texts and labels "
+            "in order: it is stale, rerun `dvc repro evaluate`"
+        )
+    return evaluated.probabilities
+
+
 def main() -> str:
     params = load_params().export
     metrics = json.loads(METRICS_PATH.read_text(encoding="utf-8"))
@@ -56,7 +72,10 @@ def main() -> str:
         if params.openvino_int8:  # calibrated on validation: the test split only reports
             write_openvino_file(staging, splits.validation["text"].tolist())
         gold = labels_to_multi_hot(test["labels"], labels)
-        parity = check_parity(staging, test["text"].tolist(), gold, params.parity_tolerance, params.int8_min_agreement)
+        evaluated = evaluated_probabilities(test["id"].astype(str).tolist(), labels)
+        parity = check_parity(
+            staging, test["text"].tolist(), gold, params.parity_tolerance, params.int8_min_agreement, expected=evaluated
+        )
         if "onnx-int8" in parity:
             parity["onnx-int8"]["fp32_nodes"] = len(fp32_nodes)
         card_params = {

@@ -31,10 +31,28 @@ def test_the_probe_measures_both_precisions_and_leaves_weights_gradients_and_rng
     probe = probe_bf16(model, batch, steps=2)
 
     assert torch.equal(torch.rand(3), expected_draw)  # dropout in the probe did not shift training's draws
-    assert set(probe) == {"fp32_samples_per_s", "bf16_samples_per_s"} and min(probe.values()) > 0
+    assert set(probe) == {"fp32_samples_per_s", "bf16_samples_per_s", "timed_steps"} and min(probe.values()) > 0
     assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())
     assert all(parameter.grad is None for parameter in model.parameters())
     assert not model.training  # its mode is restored
+
+
+def test_a_hopelessly_slow_bf16_step_ends_the_probe_and_still_leaves_no_trace():
+    model = tiny_classifier(seed=3)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    batch = {"input_ids": torch.randint(5, 90, (4, 12)), "attention_mask": torch.ones(4, 12, dtype=torch.long)}
+
+    # Any bf16 step counts as hopeless at a slowdown bound of 0: the warm-up step is the last.
+    probe = probe_bf16(model, batch, steps=3, give_up_slowdown=0.0)
+
+    assert probe["timed_steps"] == 0 and min(probe["fp32_samples_per_s"], probe["bf16_samples_per_s"]) > 0
+    assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())
+    assert all(parameter.grad is None for parameter in model.parameters()) and model.training
+
+
+def test_the_probe_times_every_step_when_bf16_keeps_up():
+    probe = probe_bf16(tiny_classifier(seed=3), {"input_ids": torch.randint(5, 90, (4, 12))}, steps=2, give_up_slowdown=1e9)
+    assert probe["timed_steps"] == 2
 
 
 def test_the_machine_summary_names_the_cpu_and_only_the_flags_that_matter():

@@ -111,6 +111,21 @@ def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, 
         check_parity(stale, TEXTS, gold, tolerance=1e-4)
 
 
+def test_parity_against_probabilities_already_computed_reports_what_a_pytorch_pass_would(exported):
+    from mlbert.export import check_parity
+
+    gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
+    evaluated = load(exported, backend="torch").predict_proba(TEXTS, batch_size=3)  # evaluate's own batching
+    given = check_parity(exported, TEXTS, gold, tolerance=1e-4, expected=evaluated)
+    computed = check_parity(exported, TEXTS, gold, tolerance=1e-4)
+    assert given.keys() == computed.keys()
+    for backend in ("onnx", "onnx-int8", "openvino-int8"):
+        assert given[backend]["label_agreement"] == computed[backend]["label_agreement"]
+        assert given[backend]["max_abs_diff"] == pytest.approx(computed[backend]["max_abs_diff"], abs=1e-5)
+    with pytest.raises(ValueError, match=r"expected probabilities of shape \(4, 3\)"):
+        check_parity(exported, TEXTS, gold, tolerance=1e-4, expected=evaluated[:2])
+
+
 def test_an_int8_backend_that_decides_unlike_pytorch_fails_the_gate_naming_it(exported, tmp_path):
     from mlbert.export import check_parity
     from mlbert.errors import ParityError

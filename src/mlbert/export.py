@@ -28,7 +28,7 @@ from .onnx_export import (
 )
 from .openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS, write_openvino_int8
 from .paths import THRESHOLDS_NAME, TRAINING_PARAMS_NAME
-from .prediction import BACKEND_FILES, INT8_BACKENDS, load, load_torch_model
+from .prediction import BACKEND_FILES, INT8_BACKENDS, load, load_torch_model, read_thresholds
 
 # The card's model-index: each reported score as the Hub's (metric type, display name, averaging).
 CARD_EVAL_RESULTS = {
@@ -98,18 +98,29 @@ def write_openvino_file(out_dir: Path, calibration_texts: Sequence[str]) -> None
 
 
 def check_parity(
-    folder: Path, texts: Sequence[str], gold: np.ndarray, tolerance: float, min_int8_agreement: float = 0.0
+    folder: Path,
+    texts: Sequence[str],
+    gold: np.ndarray,
+    tolerance: float,
+    min_int8_agreement: float = 0.0,
+    expected: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Compare every serving backend in `folder` with PyTorch on `texts` (same batches).
+    """Compare every serving backend in `folder` with PyTorch on `texts`.
 
-    Raises ParityError when fp32 ONNX probabilities differ from PyTorch's by more than
-    `tolerance`, or when an int8 backend decides fewer than `min_int8_agreement` of the
+    `expected` is the PyTorch model's probabilities on `texts` when they are already known (the
+    export stage passes evaluate's, the very numbers its metrics came from); otherwise they are
+    computed here. Raises ParityError when fp32 ONNX probabilities differ from PyTorch's by more
+    than `tolerance`, or when an int8 backend decides fewer than `min_int8_agreement` of the
     (text, label) decisions as PyTorch does; each backend's scores and their drop are reported.
     """
-    reference = load(folder, backend="torch")
-    labels = reference.labels
-    expected = reference.predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
-    rule = reference.thresholds
+    from transformers import AutoConfig
+
+    labels = config_labels(AutoConfig.from_pretrained(folder, trust_remote_code=False))
+    rule = read_thresholds(folder, labels)
+    if expected is None:
+        expected = load(folder, backend="torch").predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
+    elif np.shape(expected) != (len(texts), len(labels)):
+        raise ValueError(f"expected probabilities of shape {(len(texts), len(labels))}, got {np.shape(expected)}")
     torch_scores = multilabel_metrics(gold, expected, rule, labels)
     report: dict[str, Any] = {
         "n_texts": len(texts),

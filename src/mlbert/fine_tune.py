@@ -12,7 +12,7 @@ import shutil
 from dataclasses import asdict
 from typing import Any
 
-from .bf16 import choose_bf16, gpu_bf16, machine_summary, probe_bf16
+from .bf16 import PROBE_STEPS, choose_bf16, gpu_bf16, machine_summary, probe_bf16
 from .checkpoints import (
     best_epoch,
     checkpoint_folders,
@@ -156,6 +156,7 @@ def _probe_precision(params: Params, model: Any, collator: Any, train: Any, args
         print(
             f"train: bf16 auto: fp32 {probe['fp32_samples_per_s']:.1f} samples/s, bf16 autocast "
             f"{probe['bf16_samples_per_s']:.1f} -> {'bf16' if bf16 else 'fp32'}"
+            + (f" (probe cut short after {probe['timed_steps']} timed steps: bf16 hopelessly slow)" if probe["timed_steps"] < PROBE_STEPS else "")
         )
     if bf16 != args.bf16:
         args = build_training_arguments(params.train, CHECKPOINT_DIR, bf16=bf16)
