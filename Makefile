@@ -25,4 +25,5 @@ repro: $(STAMP)
 	dvc repro
 
 test: $(STAMP)
+	ruff check .
 	python -m pytest

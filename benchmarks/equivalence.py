@@ -40,7 +40,7 @@ def run_pipeline(tree: Path, scratch: Path, data_dir: Path) -> None:
     (scratch / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "HF_HUB_OFFLINE": "1"}
     for stage in STAGES:
-        result = subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=scratch, env=env, capture_output=True, text=True)
+        result = subprocess.run([sys.executable, f"stages/{stage}.py"], cwd=scratch, env=env, capture_output=True, text=True, check=False)
         summary = [line for line in result.stdout.splitlines() if line.startswith(stage.split("_")[0])]
         print(f"  {' '.join(summary) or result.stderr.strip()[-400:]}", flush=True)
         if result.returncode != 0:

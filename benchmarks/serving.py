@@ -180,7 +180,7 @@ class ServeProcess:
             self.port = probe.getsockname()[1]
         command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
                    "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *flags]  # fmt: skip
-        self.log = tempfile.TemporaryFile()  # a pipe nobody reads could fill and stall the server
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop()): a pipe nobody reads could fill and stall the server
         self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:

@@ -20,11 +20,7 @@ from pathlib import Path
 
 from mlbert.paths import EXPORT_DIR
 
-WORDS = (
-    "i love this so much today what a day can't believe they did it again happy sad angry fear "
-    "trust the game was great terrible news for everyone hope tomorrow brings better weather "
-    "@someone #blessed lol omg why would anyone do that amazing awful joy surprise"
-).split()
+WORDS = ["i", "love", "this", "so", "much", "today", "what", "a", "day", "can't", "believe", "they", "did", "it", "again", "happy", "sad", "angry", "fear", "trust", "the", "game", "was", "great", "terrible", "news", "for", "everyone", "hope", "tomorrow", "brings", "better", "weather", "@someone", "#blessed", "lol", "omg", "why", "would", "anyone", "do", "that", "amazing", "awful", "joy", "surprise"]
 # Runs predict's main in this interpreter and reports its own peak RSS (KiB on Linux).
 PROBE = (
     "import resource, sys\n"

@@ -73,7 +73,7 @@ def environment() -> dict[str, str]:
 
 
 def run(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(args, cwd=repo, env=environment(), capture_output=True, text=True, timeout=900, check=False)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

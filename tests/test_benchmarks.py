@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tiny_models import tiny_config
 
 from mlbert.data import SEMEVAL_FILES, Splits, read_splits, write_splits
 from mlbert.labels import labels_to_multi_hot
 from mlbert.metrics import format_score, multilabel_metrics
 from mlbert.params import HEADLINE_METRICS
 from mlbert.paths import THRESHOLDS_NAME
-from tiny_models import tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["calm", "delight", "gloom"]

@@ -1,9 +1,9 @@
 """`train.bf16: auto` on a CPU: a timed probe of both precisions that leaves no trace on training."""
 
 import torch
+from tiny_models import tiny_config
 
 from mlbert.bf16 import BF16_MIN_SPEEDUP, SPEED_FLAGS, choose_bf16, machine_summary, probe_bf16
-from tiny_models import tiny_config
 
 
 def tiny_classifier(seed: int):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import SEMEVAL_HEADER, semeval_like_lines, write_crlf
+
 from mlbert.data import (
     SEMEVAL_LABELS,
     DataError,
@@ -14,8 +14,8 @@ from mlbert.data import (
     load_splits,
     read_semeval_file,
     read_splits,
-    shared_texts,
     resolve_source,
+    shared_texts,
     split_off,
     write_splits,
 )
@@ -133,7 +133,7 @@ def test_missing_validation_and_test_are_split_off_train_with_a_seed(tmp_path):
     assert first.test["id"].tolist() == second.test["id"].tolist()
     all_ids = [i for _, frame in first.items() for i in frame["id"]]
     assert len(set(all_ids)) == 100
-    for _, frame in first.items():  # the rare label is stratified into every split
+    for frame in (first.train, first.validation, first.test):  # the rare label is stratified into every split
         assert any("rare" in labels for labels in frame["labels"])
 
 

@@ -35,7 +35,7 @@ def test_the_demo_is_split_into_disjoint_train_validation_and_test_of_the_asked_
 
 def test_the_demo_has_28_labels_in_the_published_order_and_every_one_in_each_split(demo):
     assert len(demo.labels) == 28 and demo.labels[0] == "admiration" and demo.labels[-1] == "neutral"
-    for _, frame in demo.items():
+    for frame in (demo.train, demo.validation, demo.test):
         assert {name for names in frame["labels"] for name in names} == set(demo.labels)
 
 
@@ -89,7 +89,7 @@ def test_the_tfidf_baseline_chooses_c_on_validation_and_reports_test(demo, tmp_p
     monkeypatch.chdir(REPO_ROOT)  # the evaluate params come from params.yaml
     assert module.main(["--data", str(tmp_path), "--c", "1", "4"]) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| 1 |") or line.startswith("| 4 |")]
+    rows = [line for line in out.splitlines() if line.startswith(("| 1 |", "| 4 |"))]
     assert len(rows) == 2
     assert "chosen on validation: C " in out
     test_line = next(line for line in out.splitlines() if line.startswith("test (150 texts)"))

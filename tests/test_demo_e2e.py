@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from dvc_project import REPO_ROOT, SLICE, STAGES, copy_project_files, dvc, edit_params, ran_stages, run
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from dvc_deps import package_files_run_by
+
 from mlbert.params import DEFAULT_TRAINING_ARGS, Params, load_params, params_from_dict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

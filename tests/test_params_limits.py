@@ -2,6 +2,7 @@
 TrainingArguments the pipeline cannot honour are refused on load, with short messages."""
 
 import dataclasses
+import itertools
 import math
 import time
 import typing
@@ -34,7 +35,7 @@ def alias_bomb(levels=9, width=9):
     """`prepare.labels` as nested aliases: a few hundred bytes, width**levels strings expanded."""
     anchors = "abcdefghijklmnop"[:levels]
     lines = ["prepare:", "  labels:", "  - &a [" + ", ".join(["x"] * width) + "]"]
-    for previous, anchor in zip(anchors, anchors[1:]):
+    for previous, anchor in itertools.pairwise(anchors):
         lines.append(f"  - &{anchor} [" + ", ".join([f"*{previous}"] * width) + "]")
     return "\n".join(lines) + "\n"
 

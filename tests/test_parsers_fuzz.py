@@ -46,7 +46,7 @@ def load_bytes(content: bytes, suffix: str, **label_layout) -> None:
             splits = load_splits(params)
         except DataError:
             return
-        for _, frame in splits.items():
+        for frame in (splits.train, splits.validation, splits.test):
             assert list(frame.columns) == ["id", "text", "labels"]
             assert all(text.strip() for text in frame["text"])
 

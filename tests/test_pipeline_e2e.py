@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from dvc_project import (
     STAGES,
+    data_slice,
     dvc,
     edit_params,
     edited_params,
@@ -29,7 +29,6 @@ from dvc_project import (
     params_restored,
     ran_stages,
     run,
-    data_slice,
 )
 
 HEADLINE = ("f1_micro", "f1_macro", "roc_auc_micro", "roc_auc_macro", "accuracy", "jaccard")

@@ -11,10 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_models import write_tiny_classifier_folder
 
 from mlbert import cli
-
-from tiny_models import write_tiny_classifier_folder
 
 PREDICT = str(Path(sys.executable).parent / "predict")
 LABELS = ["anger", "joy"]
@@ -34,7 +33,7 @@ def damaged(model_dir, tmp_path):
 
 
 def run(*args, stdin=b""):
-    return subprocess.run([PREDICT, *map(str, args)], input=stdin, capture_output=True, timeout=300)
+    return subprocess.run([PREDICT, *map(str, args)], input=stdin, capture_output=True, timeout=300, check=False)
 
 
 def one_line_error(err: str) -> str:
@@ -139,7 +138,7 @@ def peak_rss_mb(*argv: str) -> float:
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)\n"
         "sys.exit(code)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr
     return float(result.stderr.strip().splitlines()[-1])
 

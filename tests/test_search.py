@@ -170,4 +170,4 @@ def test_an_interrupted_trial_is_queued_again_once_and_the_summary_lists_every_t
     assert waiting[0].params == stopped.params or waiting[0].system_attrs["fixed_params"] == stopped.params
     table = summary_table(study, "headline_mean")
     assert "| 0 (best) | complete | 0.6100 |" in table and "s-0 |" in table
-    assert [line for line in table.splitlines() if line.startswith("| 1 | fail |")][0].endswith("| - |")
+    assert next(line for line in table.splitlines() if line.startswith("| 1 | fail |")).endswith("| - |")

@@ -44,7 +44,7 @@ class Server:
 
     def __init__(self, model_dir: Path, *flags: str):
         self.port = free_port()
-        self.log = tempfile.TemporaryFile()  # not a pipe: one nobody reads could fill and stall the server
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop()): not a pipe: one nobody reads could fill and stall the server
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlbert.serving", "--model", str(model_dir), "--port", str(self.port),
              "--log-level", "warning", *flags],
@@ -82,6 +82,7 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        self.log.close()
 
 
 @pytest.fixture(scope="module")

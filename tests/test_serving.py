@@ -10,14 +10,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_models import tiny_config
 
-from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.export import write_onnx_files, write_openvino_file
+from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
 from mlbert.openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS
 from mlbert.prediction import available_backends, load
-
-from tiny_models import tiny_config
 
 LABELS = ["anger", "joy", "very_sad"]
 TEXTS = ["I am so happy today!", "This is awful", "meh", "what a long and winding sentence this one is, truly"]
@@ -93,8 +92,8 @@ def test_a_label_segment_that_overflows_the_model_is_a_params_error(tokenizer):
 def test_onnx_beyond_the_parity_tolerance_fails_naming_the_difference(exported, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from mlbert.export import check_parity
     from mlbert.errors import ParityError
+    from mlbert.export import check_parity
 
     gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
     report = check_parity(exported, TEXTS, gold, tolerance=1e-4)
@@ -127,8 +126,8 @@ def test_parity_against_probabilities_already_computed_reports_what_a_pytorch_pa
 
 
 def test_an_int8_backend_that_decides_unlike_pytorch_fails_the_gate_naming_it(exported, tmp_path):
-    from mlbert.export import check_parity
     from mlbert.errors import ParityError
+    from mlbert.export import check_parity
 
     gold = np.zeros((len(TEXTS), len(LABELS)), dtype=np.int8)
     # Thresholds at each label's PyTorch probability on the first text: the smallest int8 error

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from dvc_project import data_slice, dvc, make_project, ran_stages, run
 
 pytestmark = pytest.mark.e2e

@@ -118,7 +118,7 @@ def test_a_damaged_fingerprint_marker_starts_afresh_instead_of_crashing(tmp_path
 
 
 def test_the_fingerprint_changes_with_the_package_code_and_the_library_versions(tmp_path, monkeypatch):
-    import mlbert.checkpoints as checkpoints
+    from mlbert import checkpoints
 
     data = tmp_path / "data"
     data.mkdir()
@@ -228,10 +228,10 @@ def tiny_trainer(tmp_path):
     """A MultiLabelTrainer around a tiny random BERT with three labels, a pos_weight and a
     label-correlation share, and one batch of two texts."""
     import torch
+    from tiny_models import tiny_config
     from transformers import BertForSequenceClassification, TrainingArguments
 
     from mlbert.trainer import multilabel_trainer_class
-    from tiny_models import tiny_config
 
     torch.manual_seed(0)
     model = BertForSequenceClassification(tiny_config(num_labels=3, problem_type="multi_label_classification")).eval()

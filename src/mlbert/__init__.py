@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Classifier", "load", "__version__"]
+__all__ = ["Classifier", "__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:

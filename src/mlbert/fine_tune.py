@@ -24,9 +24,9 @@ from .checkpoints import (
 from .label_aware import save_label_aware_config
 from .labels import read_label_list
 from .losses import AsymmetricFocusing, positive_class_weights
+from .modeling import check_label_segment_fits, load_classifier_for_training, load_tokenizer, model_source
 from .normalise import CONFIG_KEY as NORMALISE_KEY
 from .normalise import read_recorded
-from .modeling import check_label_segment_fits, load_classifier_for_training, load_tokenizer, model_source
 from .outputs import STAGING_SUFFIX, replace_path
 from .params import Params
 from .paths import CHECKPOINT_DIR, LIVE_DIR, NORMALISE_NAME, TOKENIZED_DIR, TRAINED_DIR, TRAINING_PARAMS_NAME

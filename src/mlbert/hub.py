@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from functools import lru_cache
+from functools import cache
 from urllib.parse import urlparse
 
 PROBE_TIMEOUT_S = 3.0
@@ -28,7 +28,7 @@ def hub_offline_reason() -> str | None:
     return _probe(constants.ENDPOINT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe(endpoint: str) -> str | None:
     url = urlparse(endpoint)
     port = url.port or (443 if url.scheme == "https" else 80)

@@ -40,7 +40,7 @@ def label_prompt(tokenizer: Any, labels: Sequence[str]) -> dict[str, Any]:
         starts.append((position, position + len(name)))
         position += len(name) + 1
     label_tokens = [
-        [k for k, (a, b) in enumerate(encoded["offset_mapping"]) if b > a and a >= start and b <= end]
+        [k for k, (a, b) in enumerate(encoded["offset_mapping"]) if b > a >= start and b <= end]
         for start, end in starts
     ]
     empty = [label for label, tokens in zip(labels, label_tokens) if not tokens]

@@ -51,7 +51,7 @@ def parse_label_list(value: Any) -> list[str]:
     else:
         raise LabelError(f"expected a list of label names or a ';'-separated string, got {value!r}")
     names = [name.strip() for name in names]
-    return sorted(set(name for name in names if name), key=names.index)
+    return sorted({name for name in names if name}, key=names.index)
 
 
 def collect_label_names(label_lists: Iterable[Sequence[str]]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .params import HEADLINE_METRICS, HEADLINE_MEAN
+from .params import HEADLINE_MEAN, HEADLINE_METRICS
 
 MAX_CURVE_POINTS = 200
 # What each report shows: the trainer's per-epoch validation scores, the plain-0.5 rule beside
@@ -25,7 +25,7 @@ EPOCH_METRICS = (*HEADLINE_METRICS, "accuracy", "roc_auc_micro")
 AT_HALF_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy")
 CARD_METRICS = ("f1_micro", "f1_macro", "jaccard", "accuracy", "roc_auc_micro", "roc_auc_macro")
 
-__all__ = ["HEADLINE_METRICS", "HEADLINE_MEAN", "headline_mean", "multilabel_metrics", "format_score"]
+__all__ = ["HEADLINE_MEAN", "HEADLINE_METRICS", "format_score", "headline_mean", "multilabel_metrics"]
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
@@ -73,7 +73,7 @@ def multilabel_metrics(
         )
     roc_auc_micro, roc_auc_macro = roc_auc_scores(y_true, probabilities)
     return {
-        "n_examples": int(len(y_true)),
+        "n_examples": len(y_true),
         "f1_micro": _score(f1_score(y_true, y_pred, average="micro", zero_division=np.nan)),
         "f1_macro": _score(f1_score(y_true, y_pred, average="macro", zero_division=np.nan)),
         "roc_auc_micro": roc_auc_micro,

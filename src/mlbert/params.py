@@ -21,7 +21,7 @@ import yaml
 
 from .errors import ParamsError
 
-__all__ = ["ParamsError", "Params", "load_params", "params_from_dict"]
+__all__ = ["Params", "ParamsError", "load_params", "params_from_dict"]
 
 PARAMS_FILE = "params.yaml"
 
@@ -124,8 +124,10 @@ TRAINING_ARG_BOUNDS: dict[str, dict] = {
 UNSUPPORTED_TRAINING_ARGS: dict[str, tuple[Any, str]] = {
     "prediction_loss_only": (
         True,
-        "evaluation would return the loss alone, and the epochs are ranked by metrics computed from the "
-        "predictions (training would fail after its first epoch)",
+        (
+            "evaluation would return the loss alone, and the epochs are ranked by metrics computed from the "
+            "predictions (training would fail after its first epoch)"
+        ),
     ),
     "batch_eval_metrics": (
         True,
@@ -137,8 +139,10 @@ UNSUPPORTED_TRAINING_ARGS: dict[str, tuple[Any, str]] = {
     ),
     "dataloader_drop_last": (
         True,
-        "it drops the last validation batch too, so the epochs would be ranked on part of validation "
-        "(on none of it when validation is smaller than a batch)",
+        (
+            "it drops the last validation batch too, so the epochs would be ranked on part of validation "
+            "(on none of it when validation is smaller than a batch)"
+        ),
     ),
 }
 
@@ -156,7 +160,7 @@ _ParamsLoader.add_implicit_resolver(
         |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
         |[-+]?\.(?:inf|Inf|INF)
         |\.(?:nan|NaN|NAN))$""",
-        re.X,
+        re.VERBOSE,
     ),
     list("-+0123456789."),
 )
