@@ -226,7 +226,8 @@ def test_profile_onnx_prints_each_operator_types_share_of_the_kernel_time(export
     rows = table(output, "| operator | ms | share |")
     shares = [float(share.rstrip("%")) for _, _, share in rows]
     assert 3 <= len(rows) <= 12 and shares == sorted(shares, reverse=True)
-    assert all(0 < share <= 100 for share in shares) and sum(shares) <= 100.1 + 1e-9  # one-decimal rounding, compared as floats
+    # each share is rounded to one decimal, so each may read up to 0.05 above its true value
+    assert all(0 < share <= 100 for share in shares) and sum(shares) <= 100 + 0.05 * len(shares) + 1e-9
     assert {"QAttention", "DynamicQuantizeMatMul", "MatMulInteger", "DynamicQuantizeLinear"} & {row[0] for row in rows}
     assert list(tmp_path.iterdir()) == []  # the profiler's trace is removed
 

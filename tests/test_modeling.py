@@ -7,6 +7,7 @@ import pytest
 
 from mlbert.modeling import (
     ModelNotFoundError,
+    freeze_bottom_layers,
     load_classifier_for_training,
     load_tokenizer,
     model_source,
@@ -111,3 +112,56 @@ def test_pickled_weights_are_refused_by_default(pickled_model):
 def test_pickled_weights_load_when_the_param_allows_them(pickled_model):
     source = resolve_model(str(pickled_model), allow_pickle_weights=True)
     assert load_classifier_for_training(source, ["a", "b"]).config.num_labels == 2
+
+
+# train.freeze_layers
+
+
+def _tiny_classifier(head, tokenizer):
+    from tiny_models import tiny_config
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from mlbert.label_aware import build_label_aware
+
+    if head == "label_aware":
+        return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, ["joy", "fear"])
+    return AutoModelForSequenceClassification.from_config(tiny_config(num_labels=2))
+
+
+def _trainable_names(model):
+    return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
+
+
+@pytest.mark.parametrize("head", ["label_aware", "cls"])
+def test_freezing_stops_the_embeddings_and_the_first_layers_and_nothing_else(head, tokenizer):
+    model = _tiny_classifier(head, tokenizer)
+    everything = _trainable_names(model)
+    trainable, total = freeze_bottom_layers(model, 1, "tiny")
+    frozen = everything - _trainable_names(model)
+    assert frozen and all(".embeddings." in name or ".encoder.layer.0." in name for name in frozen)
+    assert not any(".encoder.layer.1." in name for name in frozen)  # the second of two layers still trains
+    assert all(".embeddings." not in name and ".layer.0." not in name for name in _trainable_names(model))
+    assert trainable == sum(p.numel() for p in model.parameters() if p.requires_grad) < total
+
+
+def test_freezing_no_layers_changes_nothing(tokenizer):
+    model = _tiny_classifier("label_aware", tokenizer)
+    trainable, total = freeze_bottom_layers(model, 0, "tiny")
+    assert trainable == total and all(p.requires_grad for p in model.parameters())
+
+
+def test_freezing_more_layers_than_the_model_has_is_a_params_error_naming_both(tokenizer):
+    with pytest.raises(ParamsError, match=r"train.freeze_layers is 3, but 'tiny' has 2 encoder layers"):
+        freeze_bottom_layers(_tiny_classifier("label_aware", tokenizer), 3, "tiny")
+
+
+def test_freezing_a_model_whose_layers_cannot_be_found_says_so():
+    import torch
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base_model = torch.nn.Linear(2, 2)
+
+    with pytest.raises(ParamsError, match="train.freeze_layers: cannot find the embeddings and layer list of 'odd'"):
+        freeze_bottom_layers(Odd(), 1, "odd")

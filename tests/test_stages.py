@@ -49,7 +49,7 @@ def workspace(tmp_path_factory, tokenizer):
         "prepare": {"source": "semeval", "dir": str(raw)},
         "tokenize": {"max_length": 32},
         "normalise": {**vars(TWEETS)},  # every part on, so the tests below see it applied
-        "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False},
+        "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False, "freeze_layers": 1},
         "export": {"int8_min_agreement": 0.5},  # a tiny model near its thresholds (see dvc_project.SLICE)
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -92,6 +92,22 @@ def test_train_keeps_the_average_of_the_best_epochs_and_records_its_params(works
     assert sorted(summary["averaged_epochs"].split(", ")) == ["1", "2", "3"]
     assert not (workspace / "checkpoints").exists()  # removed once the model is saved
     assert "average of epochs" in ran["train"]
+
+
+def test_train_leaves_the_frozen_embeddings_and_first_layer_as_pretrained_and_trains_the_rest(workspace, ran):
+    import torch
+    from safetensors.torch import load_file
+
+    base = load_file(str(workspace / "base/model.safetensors"))
+    trained = {name.removeprefix("encoder."): tensor for name, tensor in load_file(str(workspace / "models/trained/model.safetensors")).items()}
+
+    def unchanged(part):
+        names = [name for name in base if name.startswith(part)]
+        assert names
+        return all(torch.allclose(base[name], trained[name], rtol=1e-6, atol=0) for name in names)
+
+    assert unchanged("embeddings.") and unchanged("encoder.layer.0.")  # train.freeze_layers: 1
+    assert not unchanged("encoder.layer.1.")
 
 
 def test_evaluate_writes_the_rule_with_how_it_was_fitted_the_metrics_and_the_plots(workspace, ran):

@@ -24,7 +24,7 @@ from .checkpoints import (
 from .label_aware import save_label_aware_config
 from .labels import read_label_list
 from .losses import AsymmetricFocusing, positive_class_weights
-from .modeling import check_label_segment_fits, load_classifier_for_training, load_tokenizer, model_source
+from .modeling import check_label_segment_fits, freeze_bottom_layers, load_classifier_for_training, load_tokenizer, model_source
 from .normalise import CONFIG_KEY as NORMALISE_KEY
 from .normalise import read_recorded
 from .outputs import STAGING_SUFFIX, replace_path
@@ -66,6 +66,12 @@ def fine_tune(params: Params) -> str | None:
 
     set_seed(args.seed)  # before the model exists: the new head's initial weights depend on it
     model = load_classifier_for_training(source, labels, params.model.head, tokenizer)
+    trainable, total = freeze_bottom_layers(model, params.train.freeze_layers, source.name)
+    if params.train.freeze_layers and is_main:
+        print(
+            f"train: the embeddings and the first {params.train.freeze_layers} encoder layer(s) frozen: "
+            f"{trainable / 1e6:.1f}M of {total / 1e6:.1f}M parameters train"
+        )
     collator = DataCollatorWithPadding(tokenizer)
     probe = {}
     if params.train.bf16 == "auto" and gpu_bf16() is None:

@@ -160,3 +160,35 @@ def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> No
             f"tokenize.max_length {max_length} plus the {len(prompt) - 1}-token label segment of "
             f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
         )
+
+
+def freeze_bottom_layers(model: Any, num_layers: int, model_name: str) -> tuple[int, int]:
+    """Stop training the embeddings and the first `num_layers` encoder layers (0: change nothing).
+
+    Returns (trainable, total) parameter counts. Raises ParamsError, before any training, when the
+    model has fewer layers or its layers cannot be found.
+    """
+    if num_layers > 0:
+        encoder = model.encoder if hasattr(model, "prompt_ids") else model.base_model  # label-aware head or cls
+        layers = _encoder_layers(encoder)
+        if layers is None or not hasattr(encoder, "embeddings"):
+            raise ParamsError(
+                f"train.freeze_layers: cannot find the embeddings and layer list of {model_name!r} "
+                f"({type(encoder).__name__}); set train.freeze_layers: 0"
+            )
+        if num_layers > len(layers):
+            raise ParamsError(f"train.freeze_layers is {num_layers}, but {model_name!r} has {len(layers)} encoder layers")
+        for module in [encoder.embeddings, *layers[:num_layers]]:
+            module.requires_grad_(False)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+def _encoder_layers(encoder: Any) -> Any:
+    """The ordered transformer blocks of a BERT-family encoder (BERT, RoBERTa, DeBERTa, ELECTRA:
+    encoder.layer; DistilBERT: transformer.layer), or None."""
+    for outer in ("encoder", "transformer"):
+        layers = getattr(getattr(encoder, outer, None), "layer", None)
+        if layers is not None:
+            return layers
+    return None

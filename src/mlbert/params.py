@@ -268,6 +268,9 @@ class TrainParams:
     # The trained model is the weight average of this many best epochs by `select_epoch_by`
     # (1: the best epoch alone).
     average_top_epochs: int = field(default=3, metadata=_at_least(1))
+    # The embeddings and the first N encoder layers keep their pretrained weights (0: all train).
+    # Their backward pass and optimizer state go away, so a step costs less.
+    freeze_layers: int = field(default=0, metadata=_at_least(0))
     training_args: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAINING_ARGS))
 
 
