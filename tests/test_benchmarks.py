@@ -386,3 +386,47 @@ def test_splits_shows_iterative_stratification_closer_to_the_whole_than_the_rule
     gap = table["label gap mean (pp)"]
     for part in ("test", "validation"):
         assert gap[(part, "iterative stratification")] < gap[(part, "rarest label (before)")] < gap[(part, "random")]
+
+
+
+# train_step.py
+
+
+@pytest.fixture
+def training_workspace(tokenizer, tmp_path, monkeypatch):
+    """params.yaml naming a tiny two-layer base model, and a tokenized train split of invented texts."""
+    from datasets import Dataset, DatasetDict
+    from transformers import AutoModel
+
+    AutoModel.from_config(tiny_config()).save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    texts = [" ".join(WORDS[i % 7 : i % 7 + 1 + i % 4]) for i in range(24)]
+    encoded = dict(tokenizer(texts, truncation=True, max_length=16))
+    encoded["labels"] = [[float((i + j) % 2) for j in range(len(LABELS))] for i in range(len(texts))]
+    DatasetDict({"train": Dataset.from_dict(encoded)}).save_to_disk(str(tmp_path / "tokenized"))
+    (tmp_path / "tokenized/labels.json").write_text(json.dumps(LABELS))
+    params = {"model": {"name": str(tmp_path / "base")}, "tokenize": {"max_length": 16}, "train": {"per_device_train_batch_size": 4}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_train_step_times_each_freeze_setting_against_the_first(training_workspace, capsys):
+    assert script("train_step").main(["--freeze", "0", "1", "2", "--data", "tokenized", "--rounds", "2", "--steps", "2"]) == 0
+    output = capsys.readouterr().out
+    assert "head label_aware, batch 4," in output and "median of 2 interleaved rounds of 2 steps" in output
+    rows = table(output, "| freeze_layers |")
+    assert [row[0] for row in rows] == ["0", "1", "2"]
+    trainable = [int(row[1].split(" of ")[0].replace(",", "")) for row in rows]
+    assert trainable[0] > trainable[1] > trainable[2] > 0  # each frozen layer takes parameters out of training
+    for row in rows:
+        seconds, samples_per_s, ratio = numbers(row[2:])
+        assert seconds > 0 and samples_per_s > 0 and ratio > 0
+    assert rows[0][4] == "1.00x"
+
+
+def test_train_step_refuses_more_frozen_layers_than_the_model_has(training_workspace):
+    from mlbert.errors import ParamsError
+
+    with pytest.raises(ParamsError, match="train.freeze_layers is 3, but .* has 2 encoder layers"):
+        script("train_step").main(["--freeze", "3", "--data", "tokenized", "--rounds", "1", "--steps", "1"])
