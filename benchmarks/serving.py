@@ -6,6 +6,7 @@ ONNX int8 and OpenVINO int8, side by side in one process on the same texts and t
     python benchmarks/serving.py --levers --split validation   # where export settings are chosen
     python benchmarks/serving.py --load                   # also: `serve` under 16 concurrent clients
     python benchmarks/serving.py --openvino               # also: OpenVINO on model.onnx (fp32, bf16, int8)
+    python benchmarks/serving.py --ctranslate2            # also: CTranslate2 (int8, fp32); pip install ctranslate2
 
 Throughput is texts/s at batch 32 over the whole test split, timed as whole `predict_probabilities`
 calls (what `predict` runs: tokenization, batches of similar length, padding, forward passes,
@@ -17,6 +18,8 @@ quantisation settings.
 The OpenVINO int8 row is the export's own openvino_model.xml (converted from PyTorch, NNCF int8).
 `--openvino` adds OpenVINO on the exported model.onnx instead: fp32, bf16, and int8 by the same NNCF
 quantisation calibrated on 300 validation texts (never test).
+`--ctranslate2` adds the encoder converted to CTranslate2 (BERT-architecture encoders), in int8
+(weights quantised ahead, activations at run time) and fp32, with the export's own head on top.
 
 `--load` then starts `serve` (a real server process) on `--serve-backend` (default: what `serve`
 picks: `auto`, timed on this machine), once per `--serve-workers` value, and sends it every
@@ -157,6 +160,72 @@ def openvino_backends(model_dir: Path, tokenizer, calibration_texts: Sequence[st
     }
 
 
+def ctranslate2_backends(reference: Classifier, scratch: Path) -> dict[str, Forward]:
+    """The fine-tuned encoder on CTranslate2, int8 and fp32; the head's few weights run in numpy.
+
+    CTranslate2 converts encoders of the BERT architecture only; the label-aware head's label
+    segment is prepended here exactly as its `forward` does."""
+    try:
+        import ctranslate2
+        from ctranslate2.converters import TransformersConverter
+    except ImportError as error:
+        raise SystemExit("--ctranslate2 needs the ctranslate2 package: pip install ctranslate2") from error
+    from mlbert.label_aware import LabelAwareClassifier
+
+    model = reference.model
+    label_aware = isinstance(model, LabelAwareClassifier)
+    encoder = model.encoder if label_aware else model.base_model
+    if encoder.config.model_type != "bert":
+        raise SystemExit(f"--ctranslate2: this benchmark converts BERT encoders only, not {encoder.config.model_type!r}")
+    # The converter asserts absolute positions, the only kind transformers 5's BERT implements;
+    # configs written by transformers 5 no longer carry the key.
+    if not hasattr(encoder.config, "position_embedding_type"):
+        encoder.config.position_embedding_type = "absolute"
+    encoder.save_pretrained(scratch / "encoder")
+    reference.tokenizer.save_pretrained(scratch / "encoder")
+    if label_aware:
+        prompt = model.prompt_ids.numpy().astype(np.int32)
+        pooling = model.pooling.numpy()
+        weight, bias = model.scorer.weight.detach().numpy()[0], float(model.scorer.bias.detach())
+        text_type = model.text_type_id if model.uses_token_types else None
+    else:  # BertForSequenceClassification: classifier(pooler output)
+        weight, bias = model.classifier.weight.detach().numpy(), model.classifier.bias.detach().numpy()
+
+    def forward_for(compute_type: str) -> Forward:
+        folder = scratch / f"ctranslate2-{compute_type}"
+        quantization = None if compute_type == "float32" else compute_type
+        TransformersConverter(str(scratch / "encoder")).convert(str(folder), quantization=quantization)
+        engine = ctranslate2.Encoder(str(folder), device="cpu", compute_type=compute_type)
+
+        def forward(batch: dict[str, np.ndarray]) -> np.ndarray:
+            ids, lengths = batch["input_ids"].astype(np.int32), batch["attention_mask"].sum(1).astype(np.int32)
+            if not label_aware:
+                types = batch.get("token_type_ids")
+                output = engine.forward_batch(
+                    ctranslate2.StorageView.from_array(ids), ctranslate2.StorageView.from_array(lengths),
+                    token_type_ids=None if types is None else types.tolist(),
+                )  # fmt: skip
+                return np.asarray(output.pooler_output) @ weight.T + bias
+            # The label segment replaces the text's own [CLS], as LabelAwareClassifier.forward does.
+            ids = np.concatenate([np.broadcast_to(prompt, (len(ids), len(prompt))), ids[:, 1:]], axis=1)
+            lengths = lengths + len(prompt) - 1
+            types = None
+            if text_type is not None:
+                types = np.zeros_like(ids)
+                types[:, len(prompt) :] = text_type
+                types = types.tolist()
+            output = engine.forward_batch(
+                ctranslate2.StorageView.from_array(np.ascontiguousarray(ids)), ctranslate2.StorageView.from_array(lengths),
+                token_type_ids=types,
+            )  # fmt: skip
+            hidden = np.asarray(output.last_hidden_state)[:, : len(prompt)]
+            return np.einsum("lp,bph->blh", pooling, hidden) @ weight + bias
+
+        return forward
+
+    return {"CTranslate2 int8": forward_for("int8"), "CTranslate2 fp32": forward_for("float32")}
+
+
 def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dict[str, Forward]:
     """The graphs the export chose against: un-fused, re-fused at load, other quantisations."""
     export_onnx(reference.model, reference.tokenizer, scratch / "unfused.onnx")
@@ -291,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-texts", type=int, default=300, help="single-text requests timed per backend")
     parser.add_argument("--levers", action="store_true", help="also measure each optimisation on its own")
     parser.add_argument("--openvino", action="store_true", help="also measure OpenVINO on model.onnx: fp32, bf16, NNCF int8")
+    parser.add_argument("--ctranslate2", action="store_true", help="also measure CTranslate2 (int8, fp32) on the encoder")
     parser.add_argument("--load", action="store_true", help="also load-test `serve` on the fastest backend")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test")
     parser.add_argument("--serve-backend", choices=tuple(OFFLINE_ROW), help="`serve --backend` in the load test (default: its auto)")
@@ -327,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.openvino:
             calibration = normalise_texts(splits.validation["text"].tolist()[:300], reference.normalise)
             backends.update(openvino_backends(args.model, tokenizer, calibration))
+        if args.ctranslate2:
+            backends.update(ctranslate2_backends(reference, Path(scratch)))
         if args.levers:
             backends.update(lever_backends(reference, args.model, Path(scratch)))
         for forward in backends.values():  # warm up: first calls allocate and pick kernels

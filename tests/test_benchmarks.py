@@ -169,6 +169,42 @@ def test_serving_openvino_adds_openvino_on_model_onnx_against_pytorch(exported, 
         assert per_second > 0 and 0 <= diff <= 1 and 0 <= agreement <= 100
 
 
+@pytest.fixture(scope="module")
+def label_aware_exported(tmp_path_factory, tokenizer) -> Path:
+    """An exported folder with the label-aware head (model.onnx and model.int8.onnx, no OpenVINO)."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModel
+
+    from mlbert.export import write_onnx_files
+    from mlbert.label_aware import build_label_aware, save_label_aware_config
+
+    torch.manual_seed(0)
+    model = build_label_aware(AutoModel.from_config(tiny_config(initializer_range=0.5)), tokenizer, LABELS).eval()
+    folder = tmp_path_factory.mktemp("label-aware") / "model"
+    folder.mkdir()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    save_label_aware_config(model, folder)
+    tokenizer.save_pretrained(folder)
+    (folder / THRESHOLDS_NAME).write_text(json.dumps({"default": 0.5, "objective": None, "per_label": {}}))
+    write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
+    return folder
+
+
+@pytest.mark.parametrize("head", ["cls", "label_aware"])
+def test_serving_ctranslate2_adds_the_encoder_on_ctranslate2_with_the_heads_own_scores(head, exported, label_aware_exported, prepared, capsys):
+    folder = exported if head == "cls" else label_aware_exported
+    assert script("serving").main(
+        ["--model", str(folder), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--ctranslate2"]
+    ) == 0  # fmt: skip
+    rows = {row[0]: row[1:] for row in table(capsys.readouterr().out, "| backend | texts/s")}
+    assert list(rows)[-2:] == ["CTranslate2 int8", "CTranslate2 fp32"]
+    # fp32 answers as PyTorch does: the head rebuilt around the CTranslate2 encoder is the same head.
+    assert float(rows["CTranslate2 fp32"][4]) <= 1e-4 and rows["CTranslate2 fp32"][5] == "100.00%"
+    per_second, _, p50, p95, diff, agreement, *_ = numbers(rows["CTranslate2 int8"])
+    assert per_second > 0 and 0 < p50 <= p95 and 0 <= diff <= 1 and 0 <= agreement <= 100
+
+
 def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_throughput(exported, prepared, capsys):
     assert script("serving").main(
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--clients", "3"]
