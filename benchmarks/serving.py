@@ -25,16 +25,21 @@ quantisation calibrated on 300 validation texts (never test).
 picks: `auto`, timed on this machine), once per `--serve-workers` value, and sends it every
 text of the split as its own request from `--clients` concurrent clients, each waiting for its
 answer before sending the next: throughput against the same backend's offline batch throughput
-above, latency percentiles, and how many texts the server batched together.
+above, latency percentiles, and how many texts the server batched together. `--litserve` adds the
+same load test on LitServe (benchmarks/litserve_app.py: same folder, backend, batch size and wait),
+the other server library `serve` could have been built on.
 
     python benchmarks/serving.py --load --serve-workers 1 2     # one model worker, then two
+    python benchmarks/serving.py --load --litserve              # serve and LitServe; pip install litserve
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -44,6 +49,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -240,45 +246,70 @@ def lever_backends(reference: Classifier, model_dir: Path, scratch: Path) -> dic
     return backends
 
 
-class ServeProcess:
-    """`python -m mlbert.serving` on a free local port, stopped with SIGTERM at the end."""
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
-    def __init__(self, model: Path, backend: str, max_wait_ms: float, flags: Sequence[str] = ()):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        command = [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend,
-                   "--port", str(self.port), "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *flags]  # fmt: skip
+
+class ServerProcess:
+    """A server `command` listening on `port`, ready once GET /health answers 200, stopped with
+    SIGTERM sent to its whole process group (LitServe runs its workers in child processes)."""
+
+    def __init__(self, command: Sequence[str], port: int):
+        self.port = port
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop()): a pipe nobody reads could fill and stall the server
-        self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log, start_new_session=True)
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 self.log.seek(0)
-                raise RuntimeError(f"serve exited: {self.log.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(f"{command[1]} exited: {self.log.read().decode(errors='replace')[-2000:]}")
             try:
-                self.get("/health")
-                return
+                if self.request("/health")[0] == 200:
+                    return
             except OSError:
-                time.sleep(0.2)
-        self.process.kill()
-        raise RuntimeError("serve did not answer /health within 300 s")
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{command[1]} did not answer /health within 300 s")
 
-    def get(self, path: str) -> dict:
+    def request(self, path: str) -> tuple[int, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             connection.request("GET", path)
-            return json.loads(connection.getresponse().read())
+            response = connection.getresponse()
+            return response.status, response.read()
         finally:
             connection.close()
 
+    def get(self, path: str) -> dict:
+        return json.loads(self.request(path)[1])
+
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        """SIGTERM to the group, then wait until every process in it has exited (SIGKILL after 60 s),
+        so that nothing of this server competes for the cores with what is measured next."""
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while True:
+            self.process.poll()  # reap the leader, or it stays in the group as a zombie
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(group, signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        self.process.wait()
         self.log.close()
+
+
+def worker_flags(workers: int) -> list[str]:
+    """Several model workers on a small CPU: one thread each, or they fight over the cores."""
+    return ["--workers", str(workers), *(["--threads", "1"] if workers > 1 else [])]
 
 
 def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, list[float]]:
@@ -303,9 +334,9 @@ def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, lis
             start = time.perf_counter()
             connection.request("POST", "/predict", body=body, headers={"content-type": "application/json"})
             response = connection.getresponse()
-            response.read()
+            answer = response.read()
             if response.status != 200:
-                raise RuntimeError(f"request {index}: HTTP {response.status}")
+                raise RuntimeError(f"request {index}: HTTP {response.status}: {answer[:200]!r}")
             elapsed = 1000 * (time.perf_counter() - start)
             with lock:
                 latencies.append(elapsed)
@@ -322,32 +353,70 @@ def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, lis
     return time.perf_counter() - start, latencies
 
 
-def serve_under_load(
-    model: Path, backend: str, flags: list[str], texts: Sequence[str], clients: int, max_wait_ms: float, offline: dict[str, float]
-) -> None:
-    server = ServeProcess(model, backend, max_wait_ms, flags)
+class LoadResult(NamedTuple):
+    server: str
+    backend: str
+    seconds: float
+    latencies: list[float]
+    texts_per_pass: float
+
+
+def serve_under_load(model: Path, backend: str, workers: int, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
+    """`serve` (a real server process) under the load test; the backend it ran (what `auto` chose
+    on this machine, or `backend`) and the texts per forward pass from its /metadata counters."""
+    port = free_port()
+    flags = worker_flags(workers)
+    server = ServerProcess(
+        [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend, "--port", str(port),
+         "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *flags],
+        port,
+    )  # fmt: skip
     try:
-        served_by = server.get("/metadata")["backend"]  # what `auto` chose on this machine
-        load_test(server.port, texts[: 4 * clients], clients)  # warm-up: connections, kernels
+        served_by = server.get("/metadata")["backend"]
+        load_test(port, texts[: 4 * clients], clients)  # warm-up: connections, kernels
         before = server.get("/metadata")["served"]
-        seconds, latencies = load_test(server.port, texts, clients)
+        seconds, latencies = load_test(port, texts, clients)
         after = server.get("/metadata")["served"]
     finally:
         server.stop()
-    per_second = len(texts) / seconds
-    batches = after["batches"] - before["batches"]
-    share = per_second / offline[OFFLINE_ROW[served_by]]
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    chosen = f" ({served_by})" if backend == "auto" else ""
-    print(f"\n`serve --backend {backend}{chosen} {' '.join(flags)}` under load: {clients} concurrent clients, one text per request, "
-          f"{len(texts)} requests, max wait {max_wait_ms:g} ms")  # fmt: skip
-    print("| backend | texts/s | of offline batch throughput | p50 ms | p95 ms | p99 ms | texts per forward pass |")
-    print("|---|---|---|---|---|---|---|")
-    print(
-        f"| {served_by} | {per_second:.0f} | {100 * share:.0f}% | {p50:.1f} | {p95:.1f} | {p99:.1f} | "
-        f"{(after['texts'] - before['texts']) / max(batches, 1):.1f} |",
-        flush=True,
-    )
+    per_pass = (after["texts"] - before["texts"]) / max(after["batches"] - before["batches"], 1)
+    return LoadResult(f"`serve --backend {backend} {' '.join(flags)}`", served_by, seconds, latencies, per_pass)
+
+
+def litserve_under_load(model: Path, backend: str, workers: int, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
+    """The same load test on LitServe (benchmarks/litserve_app.py) with the same backend, batch
+    size and wait; the texts per forward pass from the batch log its worker writes."""
+    port = free_port()
+    flags = worker_flags(workers)
+    with tempfile.TemporaryDirectory(prefix="litserve-") as scratch:
+        batch_log = Path(scratch) / "batches.txt"
+        server = ServerProcess(
+            [sys.executable, str(Path(__file__).with_name("litserve_app.py")), "--model", str(model), "--backend", backend,
+             "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--batch-log", str(batch_log), *flags],
+            port,
+        )  # fmt: skip
+        try:
+            load_test(port, texts[: 4 * clients], clients)
+            warm_up = len(batch_log.read_text().split()) if batch_log.exists() else 0
+            seconds, latencies = load_test(port, texts, clients)
+        finally:
+            server.stop()
+        sizes = [int(size) for size in batch_log.read_text().split()[warm_up:]]
+    return LoadResult(f"LitServe `{' '.join(flags)}`", backend, seconds, latencies, sum(sizes) / max(len(sizes), 1))
+
+
+def print_load_results(results: Sequence[LoadResult], texts: int, clients: int, max_wait_ms: float, offline: dict[str, float]) -> None:
+    print(f"\nUnder load: {clients} concurrent clients, one text per request, {texts} requests, max wait {max_wait_ms:g} ms")
+    print("| server | backend | texts/s | of offline batch throughput | p50 ms | p95 ms | p99 ms | texts per forward pass |")
+    print("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        per_second = texts / result.seconds
+        p50, p95, p99 = np.percentile(result.latencies, [50, 95, 99])
+        print(
+            f"| {result.server} | {result.backend} | {per_second:.0f} | {100 * per_second / offline[OFFLINE_ROW[result.backend]]:.0f}% | "
+            f"{p50:.1f} | {p95:.1f} | {p99:.1f} | {result.texts_per_pass:.1f} |",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -369,7 +438,13 @@ def main(argv: list[str] | None = None) -> int:
         help="`serve --workers`: one load test per value (default: 1); several workers run one thread each",
     )  # fmt: skip
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="`serve --max-wait-ms` in the load test")
+    parser.add_argument(
+        "--litserve", action="store_true",
+        help="with --load: the same load test on LitServe (benchmarks/litserve_app.py), same backend; pip install litserve",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.litserve and not args.load:
+        parser.error("--litserve is a load test: add --load")
 
     splits = read_splits(args.data)
     split = splits.test if args.split == "test" else splits.validation
@@ -438,10 +513,16 @@ def main(argv: list[str] | None = None) -> int:
                 _, by_length = timed_pass(backends[name], tokenizer, texts, len(labels), args.batch_size)
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
     if args.load:
-        backend = args.serve_backend or "auto"
-        for workers in args.serve_workers:  # two passes on two cores at once: one thread each
-            flags = ["--workers", str(workers), *(["--threads", "1"] if workers > 1 else [])]
-            serve_under_load(args.model, backend, flags, raw_texts, args.clients, args.max_wait_ms, per_second_of)
+        results = [
+            serve_under_load(args.model, args.serve_backend or "auto", workers, raw_texts, args.clients, args.max_wait_ms)
+            for workers in args.serve_workers
+        ]
+        if args.litserve:  # the other server library, on the backend `serve` ran
+            results += [
+                litserve_under_load(args.model, results[0].backend, workers, raw_texts, args.clients, args.max_wait_ms)
+                for workers in args.serve_workers
+            ]
+        print_load_results(results, len(raw_texts), args.clients, args.max_wait_ms, per_second_of)
     return 0
 
 

@@ -7,9 +7,12 @@ report is read from the metrics.json the evaluate stage writes for the tiny mode
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -210,12 +213,52 @@ def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_t
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--clients", "3"]
     ) == 0  # fmt: skip
     output = capsys.readouterr().out
-    [row] = table(output, "| backend | texts/s | of offline")
+    assert "Under load: 3 concurrent clients, one text per request, 12 requests, max wait 5 ms" in output
+    [row] = table(output, "| server | backend | texts/s | of offline")
     # `serve` chose its backend by timing, and the benchmark names what it chose.
-    assert row[0] in ("openvino-int8", "onnx-int8", "onnx", "torch")
-    assert f"`serve --backend auto ({row[0]}) --workers 1` under load: 3 concurrent clients, one text per request, 12 requests" in output
-    per_second, share, p50, p95, p99, per_pass = numbers(row[1:])
+    assert row[:2] == ["`serve --backend auto --workers 1`", row[1]] and row[1] in ("openvino-int8", "onnx-int8", "onnx", "torch")
+    per_second, share, p50, p95, p99, per_pass = numbers(row[2:])
     assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
+
+
+def test_serving_litserve_runs_the_same_load_test_on_litserve_with_the_backend_serve_ran(exported, prepared, capsys):
+    assert script("serving").main(
+        ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--litserve",
+         "--clients", "3", "--serve-backend", "onnx"]
+    ) == 0  # fmt: skip
+    rows = table(capsys.readouterr().out, "| server | backend | texts/s | of offline")
+    assert [row[:2] for row in rows] == [["`serve --backend onnx --workers 1`", "onnx"], ["LitServe `--workers 1`", "onnx"]]
+    per_second, share, p50, p95, p99, per_pass = numbers(rows[1][2:])
+    assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
+
+
+def test_litserve_app_answers_as_serve_does(exported):
+    from mlbert.prediction import load
+
+    serving = script("serving")
+    port = serving.free_port()
+    app = [sys.executable, str(REPO_ROOT / "benchmarks/litserve_app.py"), "--model", str(exported), "--backend", "torch", "--port", str(port)]
+    server = serving.ServerProcess(app, port)
+    texts = ["sunny and warm", "grey, cold and rainy all week"]
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("POST", "/predict", body=json.dumps({"texts": texts}), headers={"content-type": "application/json"})
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+    finally:
+        server.stop()
+    assert response.status == 200
+    expected = [{"text": text, **result} for text, result in zip(texts, load(exported, backend="torch").predict(texts))]
+    assert answer == {"predictions": expected}
+    with pytest.raises(ProcessLookupError):  # stopped, its worker processes too: the group is empty
+        os.killpg(server.process.pid, 0)
+
+
+def test_serving_refuses_litserve_without_a_load_test(exported, prepared, capsys):
+    with pytest.raises(SystemExit):
+        script("serving").main(["--model", str(exported), "--data", str(prepared), "--litserve"])
+    assert "--litserve is a load test: add --load" in capsys.readouterr().err
 
 
 def test_streaming_reports_memory_and_speed_for_each_file_size(exported, capsys, tmp_path):
