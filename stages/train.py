@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 from mlbert.checkpoints import exclusive_training
 from mlbert.fine_tune import fine_tune
-from mlbert.launch import run_launcher, torchrun_command
+from mlbert.launch import check_one_gpu_each, local_processes, run_launcher, torchrun_command, visible_gpus
 from mlbert.params import load_params
 from mlbert.paths import TRAIN_LOCK_PATH
 from mlbert.stage import run_stage
@@ -25,6 +25,7 @@ from mlbert.stage import run_stage
 
 def main() -> str | None:
     params = load_params()
+    check_one_gpu_each(*local_processes(params.launch.num_processes), visible_gpus())
     # One training per folder. Workers under a launcher share their launcher's run (the process
     # that started torchrun holds the lock for them).
     lock = nullcontext() if "LOCAL_RANK" in os.environ else exclusive_training(TRAIN_LOCK_PATH)

@@ -165,3 +165,32 @@ def test_freezing_a_model_whose_layers_cannot_be_found_says_so():
 
     with pytest.raises(ParamsError, match="train.freeze_layers: cannot find the embeddings and layer list of 'odd'"):
         freeze_bottom_layers(Odd(), 1, "odd")
+
+
+# Hub kernels: transformers 5 swaps a loaded model's layers for compiled kernels fetched from the
+# Hub once it runs on a GPU (`use_kernels`, on by default). Every model the pipeline loads keeps
+# the layers it was trained and exported with, so a GPU run needs no network and no remote code.
+
+
+def _uses_hub_kernels(model):
+    return [name for name, module in model.named_modules() if getattr(module, "use_kernels", False)]
+
+
+@pytest.mark.parametrize("head", ["label_aware", "cls"])
+def test_a_model_loaded_for_training_never_swaps_in_hub_kernels(head, tokenizer, tmp_path):
+    from tiny_models import tiny_config
+    from transformers import AutoModel
+
+    AutoModel.from_config(tiny_config()).save_pretrained(tmp_path)
+    model = load_classifier_for_training(resolve_model(str(tmp_path)), ["joy", "fear"], head, tokenizer)
+    assert _uses_hub_kernels(model) == []
+
+
+def test_an_exported_model_loaded_for_prediction_never_swaps_in_hub_kernels(tokenizer, tmp_path):
+    from tiny_models import write_tiny_classifier_folder
+    from transformers import AutoConfig
+
+    from mlbert.prediction import load_torch_model
+
+    folder = write_tiny_classifier_folder(tmp_path / "export", tokenizer, ["joy", "fear"])
+    assert _uses_hub_kernels(load_torch_model(folder, AutoConfig.from_pretrained(folder))) == []

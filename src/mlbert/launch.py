@@ -13,6 +13,8 @@ import os
 import subprocess
 import sys
 
+from .errors import ParamsError
+
 
 def torchrun_command(script: str, num_processes: int) -> list[str] | None:
     """The command that reruns `script` on `num_processes` local processes, or None to run here."""
@@ -22,6 +24,31 @@ def torchrun_command(script: str, num_processes: int) -> list[str] | None:
         sys.executable, "-m", "torch.distributed.run",
         "--standalone", f"--nproc-per-node={num_processes}", script,
     ]  # fmt: skip
+
+
+def local_processes(num_processes: int) -> tuple[int, str]:
+    """How many training processes this machine runs, and the setting that says so: torchrun's
+    --nproc-per-node for a worker it started, else `launch.num_processes`."""
+    if "LOCAL_WORLD_SIZE" in os.environ:
+        return int(os.environ["LOCAL_WORLD_SIZE"]), "torchrun --nproc-per-node"
+    return num_processes, "launch.num_processes"
+
+
+def check_one_gpu_each(processes: int, setting: str, gpus: int) -> None:
+    """On a GPU machine each local process trains on a GPU of its own (local rank i on cuda:i), so
+    more processes than GPUs would fail later, in the workers, with a bare CUDA error. `gpus` 0:
+    a CPU machine, where any number of processes train together (gloo)."""
+    if gpus and processes > gpus:
+        raise ParamsError(
+            f"{setting} is {processes}, but this machine has {gpus} GPU(s) and each process needs its own: "
+            f"use at most {gpus}, or hide the GPUs (CUDA_VISIBLE_DEVICES=) to train on CPU processes"
+        )
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def run_launcher(command: list[str], grace_s: float = 30.0) -> int:

