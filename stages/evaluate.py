@@ -15,7 +15,6 @@ change next, and the test split only reports.
 """
 
 import json
-import warnings
 from dataclasses import asdict
 
 import pandas as pd
@@ -57,11 +56,7 @@ from mlbert.thresholds import decision_rule
 def main() -> str:
     params = load_params().evaluate
     splits = read_splits(PREPARED_DIR)
-    with warnings.catch_warnings():
-        # Only probabilities are scored here, and the thresholds are fitted below: that the trained
-        # folder has no thresholds.json yet is expected, not worth a warning on every run.
-        warnings.filterwarnings("ignore", message=r".*thresholds\.json not found")
-        classifier = load_classifier(TRAINED_DIR)
+    classifier = load_classifier(TRAINED_DIR)
     if classifier.labels != splits.labels:
         raise DataError(f"{TRAINED_DIR} was trained on labels {classifier.labels}, data has {splits.labels}")
     scored = {}

@@ -186,8 +186,12 @@ def _forward(folder: Path, backend: str, config: Any, threads: int | None, concu
 
 
 def load_classifier(folder: str | Path) -> Classifier:
-    """The PyTorch backend: what evaluate scores and what ONNX parity is checked against."""
-    return load(folder, backend="torch")
+    """The PyTorch backend: what evaluate scores and what ONNX parity is checked against. Its
+    callers use the probabilities and fit thresholds themselves, so a trained folder without
+    thresholds.json is expected here and not warned about."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*thresholds\.json not found")
+        return load(folder, backend="torch")
 
 
 def load_torch_model(folder: Path, config: Any, attn_implementation: str | None = None) -> Any:
