@@ -49,7 +49,8 @@ def workspace(tmp_path_factory, tokenizer):
         "prepare": {"source": "semeval", "dir": str(raw)},
         "tokenize": {"max_length": 32},
         "normalise": {**vars(TWEETS)},  # every part on, so the tests below see it applied
-        "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False, "freeze_layers": 1},
+        "train": {"num_train_epochs": 3, "per_device_train_batch_size": 8, "logging_steps": 1, "bf16": False, "freeze_layers": 1,
+                  "layer_lr_decay": 0.8},
         "export": {"int8_min_agreement": 0.5},  # a tiny model near its thresholds (see dvc_project.SLICE)
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
@@ -88,6 +89,7 @@ def test_train_keeps_the_average_of_the_best_epochs_and_records_its_params(works
     assert {"config.json", "model.safetensors", "training_params.json", "tokenizer.json"} <= {p.name for p in trained.iterdir()}
     recorded = json.loads((trained / "training_params.json").read_text())
     assert recorded["model"]["head"] == "label_aware" and recorded["tokenize"]["max_length"] == 32
+    assert recorded["train"]["layer_lr_decay"] == 0.8  # trained with layer-wise rates, and frozen layers
     summary = json.loads((workspace / "dvclive/metrics.json").read_text())
     assert sorted(summary["averaged_epochs"].split(", ")) == ["1", "2", "3"]
     assert not (workspace / "checkpoints").exists()  # removed once the model is saved

@@ -308,3 +308,110 @@ def test_the_precision_decided_after_the_probe_is_the_one_the_trainer_runs(tmp_p
     params = params_from_dict({"train": {"bf16": "auto"}}).train
     args = build_training_arguments(params, tmp_path, bf16=bf16)
     assert args.bf16 is bf16 and args.mixed_precision == ("bf16" if bf16 else "no")
+
+
+# train.layer_lr_decay
+
+
+def _tiny_label_aware(tokenizer):
+    import torch
+    from tiny_models import tiny_config
+    from transformers import AutoModel
+
+    from mlbert.label_aware import build_label_aware
+
+    torch.manual_seed(0)
+    return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, ["joy", "fear"])
+
+
+def test_layer_depths_count_down_from_the_head_to_the_embeddings(tokenizer):
+    from mlbert.modeling import layer_depths
+
+    depths = layer_depths(_tiny_label_aware(tokenizer), "tiny")  # two encoder layers
+    assert depths["scorer.weight"] == depths["encoder.pooler.dense.weight"] == 0
+    assert {depths[n] for n in depths if ".encoder.layer.1." in n} == {1}
+    assert {depths[n] for n in depths if ".encoder.layer.0." in n} == {2}
+    assert {depths[n] for n in depths if ".embeddings." in n} == {3}
+
+
+def test_each_layer_below_trains_at_decay_times_the_rate_above_and_weight_decay_skips_biases(tokenizer):
+    from mlbert.modeling import layer_depths
+    from mlbert.trainer import layerwise_parameter_groups
+
+    model = _tiny_label_aware(tokenizer)
+    decayed = {name for name, _ in model.named_parameters() if name.endswith("weight") and "LayerNorm" not in name}
+    groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.5, 0.01, decayed)
+    rate_of = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    named = dict(model.named_parameters())
+    assert rate_of[id(named["scorer.weight"])] == (1e-4, 0.01)
+    assert rate_of[id(named["scorer.bias"])] == (1e-4, 0.0)
+    assert rate_of[id(named["encoder.encoder.layer.1.attention.self.query.weight"])] == (5e-5, 0.01)
+    assert rate_of[id(named["encoder.encoder.layer.0.output.LayerNorm.weight"])] == (2.5e-5, 0.0)
+    assert rate_of[id(named["encoder.embeddings.word_embeddings.weight"])] == (1.25e-5, 0.01)
+    assert len(rate_of) == sum(1 for p in model.parameters())  # every parameter, once
+
+
+def test_frozen_parameters_get_no_group(tokenizer):
+    from mlbert.modeling import freeze_bottom_layers, layer_depths
+    from mlbert.trainer import layerwise_parameter_groups
+
+    model = _tiny_label_aware(tokenizer)
+    freeze_bottom_layers(model, 1, "tiny")
+    groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.9, 0.0, set())
+    assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
+    assert max(g["lr"] for g in groups) == 1e-4 and min(g["lr"] for g in groups) == pytest.approx(9e-5)
+
+
+def test_the_trainer_optimizer_carries_the_layerwise_rates_and_the_scheduler_keeps_their_ratios(tmp_path, tokenizer):
+    from transformers import TrainingArguments
+
+    from mlbert.modeling import layer_depths
+    from mlbert.trainer import multilabel_trainer_class
+
+    model = _tiny_label_aware(tokenizer)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=1e-4, warmup_steps=2)
+    trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.5, layer_depths=layer_depths(model, "tiny"))
+    trainer.create_optimizer_and_scheduler(num_training_steps=10)
+    rates = sorted({group["initial_lr"] for group in trainer.optimizer.param_groups})  # before warm-up
+    assert rates == [pytest.approx(1e-4 * 0.5**depth) for depth in (3, 2, 1, 0)]
+    trainer.optimizer.step()
+    trainer.lr_scheduler.step()
+    stepped = sorted(group["lr"] for group in trainer.optimizer.param_groups)
+    assert stepped[-1] == pytest.approx(0.5e-4)  # warm-up: half way after one of two steps
+    assert sorted({round(rate / stepped[-1], 9) for rate in stepped}) == [0.125, 0.25, 0.5, 1.0]
+
+
+def test_without_decay_the_trainer_builds_its_own_two_groups(tmp_path, tokenizer):
+    from transformers import TrainingArguments
+
+    from mlbert.trainer import multilabel_trainer_class
+
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
+    trainer = multilabel_trainer_class()(model=_tiny_label_aware(tokenizer), args=args)
+    trainer.create_optimizer()
+    assert len(trainer.optimizer.param_groups) == 2
+
+
+def test_an_optimizer_that_builds_its_own_groups_is_refused_with_the_param_named(tmp_path, tokenizer):
+    from transformers import TrainingArguments
+
+    from mlbert.modeling import layer_depths
+    from mlbert.trainer import multilabel_trainer_class
+
+    model = _tiny_label_aware(tokenizer)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, optim="adamw_torch")
+    trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.9, layer_depths=layer_depths(model, "tiny"))
+    trainer.get_optimizer_cls_and_kwargs = lambda args, model: (object, {})  # a factory, as for Muon
+    with pytest.raises(ParamsError, match="train.layer_lr_decay 0.9 needs an optimizer that takes parameter groups"):
+        trainer.create_optimizer()
+
+
+@pytest.mark.parametrize("value", [0, -0.5, 1.5])
+def test_a_layer_lr_decay_outside_0_to_1_is_a_params_error(value):
+    with pytest.raises(ParamsError, match="train.layer_lr_decay must be"):
+        params_from_dict({"train": {"layer_lr_decay": value}})
+
+
+def test_layer_lr_decay_of_one_and_below_is_accepted():
+    assert params_from_dict({"train": {"layer_lr_decay": 1.0}}).train.layer_lr_decay == 1.0
+    assert params_from_dict({"train": {"layer_lr_decay": 0.8}}).train.layer_lr_decay == 0.8

@@ -24,7 +24,14 @@ from .checkpoints import (
 from .label_aware import save_label_aware_config
 from .labels import read_label_list
 from .losses import AsymmetricFocusing, positive_class_weights
-from .modeling import check_label_segment_fits, freeze_bottom_layers, load_classifier_for_training, load_tokenizer, model_source
+from .modeling import (
+    check_label_segment_fits,
+    freeze_bottom_layers,
+    layer_depths,
+    load_classifier_for_training,
+    load_tokenizer,
+    model_source,
+)
 from .normalise import CONFIG_KEY as NORMALISE_KEY
 from .normalise import read_recorded
 from .outputs import STAGING_SUFFIX, replace_path
@@ -72,6 +79,14 @@ def fine_tune(params: Params) -> str | None:
             f"train: the embeddings and the first {params.train.freeze_layers} encoder layer(s) frozen: "
             f"{trainable / 1e6:.1f}M of {total / 1e6:.1f}M parameters train"
         )
+    decay = params.train.layer_lr_decay
+    depths = layer_depths(model, source.name) if decay < 1.0 else None
+    if depths and is_main:
+        bottom = max(depths.values())
+        print(
+            f"train: layer-wise learning rates: head {args.learning_rate:.3g}, each layer below x{decay:g}, "
+            f"embeddings {args.learning_rate * decay**bottom:.3g}"
+        )
     collator = DataCollatorWithPadding(tokenizer)
     probe = {}
     if params.train.bf16 == "auto" and gpu_bf16() is None:
@@ -84,6 +99,8 @@ def fine_tune(params: Params) -> str | None:
         pos_weight=_pos_weight(params, data, labels, is_main),
         correlation_weight=params.train.label_correlation_weight,
         focusing=loss_focusing(params),
+        layer_lr_decay=decay,
+        layer_depths=depths,
         model=model,
         args=args,
         train_dataset=data["train"],

@@ -192,6 +192,25 @@ def freeze_bottom_layers(model: Any, num_layers: int, model_name: str) -> tuple[
     return trainable, sum(p.numel() for p in model.parameters())
 
 
+def layer_depths(model: Any, model_name: str) -> dict[str, int]:
+    """Each parameter's depth below the top of the network, by name: 0 for the head (and anything
+    above the encoder's layers, such as a pooler), k for the k-th encoder layer from the top, and
+    layers + 1 for the embeddings. `train.layer_lr_decay` scales a parameter's learning rate by
+    decay ** depth. Raises ParamsError when the embeddings and layer list cannot be found."""
+    encoder = model.encoder if hasattr(model, "prompt_ids") else model.base_model  # label-aware head or cls
+    layers = _encoder_layers(encoder)
+    if layers is None or not hasattr(encoder, "embeddings"):
+        raise ParamsError(
+            f"train.layer_lr_decay: cannot find the embeddings and layer list of {model_name!r} "
+            f"({type(encoder).__name__}); set train.layer_lr_decay: 1.0"
+        )
+    # By identity rather than by name: names differ between architectures and heads.
+    depth_of = {id(p): len(layers) + 1 for p in encoder.embeddings.parameters()}
+    for index, layer in enumerate(layers):
+        depth_of.update({id(p): len(layers) - index for p in layer.parameters()})
+    return {name: depth_of.get(id(parameter), 0) for name, parameter in model.named_parameters()}
+
+
 def _encoder_layers(encoder: Any) -> Any:
     """The ordered transformer blocks of a BERT-family encoder (BERT, RoBERTa, DeBERTa, ELECTRA:
     encoder.layer; DistilBERT: transformer.layer), or None."""

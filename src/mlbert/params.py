@@ -271,6 +271,9 @@ class TrainParams:
     # The embeddings and the first N encoder layers keep their pretrained weights (0: all train).
     # Their backward pass and optimizer state go away, so a step costs less.
     freeze_layers: int = field(default=0, metadata=_at_least(0))
+    # Layer-wise learning-rate decay: the head trains at learning_rate, each encoder layer below
+    # it at `decay` times the rate of the one above, the embeddings lowest (1.0: one rate for all).
+    layer_lr_decay: float = field(default=1.0, metadata={"min": 0.0, "inclusive": False, "max": 1.0, "max_inclusive": True})
     training_args: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAINING_ARGS))
 
 
@@ -595,7 +598,7 @@ def _check_metadata(key: str, value: Any, metadata: typing.Mapping) -> None:
             bound = f">= {low}" if inclusive else f"> {low}"
             raise ParamsError(f"{key} must be {bound}, got {_shown(value)}")
     if "max" in metadata:
-        high = metadata["max"]
+        high, inclusive = metadata["max"], metadata.get("max_inclusive", inclusive)
         if value > high or (not inclusive and value == high):
             bound = f"<= {high}" if inclusive else f"< {high}"
             raise ParamsError(f"{key} must be {bound}, got {_shown(value)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,31 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path, bf16: 
         raise ParamsError(f"train: TrainingArguments rejected the params: {error}") from error
 
 
+def layerwise_parameter_groups(
+    named_parameters: Iterable[tuple[str, Any]],
+    depths: dict[str, int],
+    learning_rate: float,
+    decay: float,
+    weight_decay: float,
+    decayed_names: Collection[str],
+) -> list[dict[str, Any]]:
+    """Optimizer parameter groups with layer-wise learning-rate decay: a parameter at `depth`
+    below the top (modeling.layer_depths) trains at learning_rate * decay ** depth; weight decay
+    applies to `decayed_names` only, as in the Trainer's own groups. Frozen parameters are left out.
+    The scheduler scales each group's rate, so warm-up and decay keep the ratios."""
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for name, parameter in named_parameters:
+        if not parameter.requires_grad:
+            continue
+        depth, decayed = depths.get(name, 0), name in decayed_names
+        group = groups.setdefault(
+            (depth, decayed),
+            {"params": [], "lr": learning_rate * decay**depth, "weight_decay": weight_decay if decayed else 0.0},
+        )
+        group["params"].append(parameter)
+    return [groups[key] for key in sorted(groups)]
+
+
 def multilabel_trainer_class() -> type:
     """A Trainer whose loss is `losses.multilabel_loss`: BCE (or ASL, given `focusing`) with
     optional `pos_weight` and label-correlation term, for the plain and the label-aware head alike.
@@ -70,12 +96,41 @@ def multilabel_trainer_class() -> type:
             pos_weight: Any = None,
             correlation_weight: float = 0.0,
             focusing: Any = None,
+            layer_lr_decay: float = 1.0,
+            layer_depths: dict[str, int] | None = None,
             **kwargs: Any,
         ):
             super().__init__(*args, **kwargs)
             self.pos_weight = pos_weight
             self.correlation_weight = correlation_weight
             self.focusing = focusing
+            self.layer_lr_decay = layer_lr_decay
+            self.layer_depths = layer_depths
+
+        def create_optimizer(self, model=None):
+            # Without a decay the Trainer's own optimizer, untouched: the default run stays bit-identical.
+            if self.layer_lr_decay == 1.0 or self.optimizer is not None:
+                return super().create_optimizer(model)
+            import torch
+
+            target = self.model if model is None else model
+            optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, target)
+            owns_groups = {"params", "model", "optimizer_dict"} & set(optimizer_kwargs)
+            if owns_groups or not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
+                raise ParamsError(
+                    f"train.layer_lr_decay {self.layer_lr_decay:g} needs an optimizer that takes parameter groups; "
+                    f"train.optim {self.args.optim} builds its own. Set train.layer_lr_decay: 1.0 or another optim"
+                )
+            groups = layerwise_parameter_groups(
+                target.named_parameters(),
+                self.layer_depths or {},
+                self.args.learning_rate,
+                self.layer_lr_decay,
+                self.args.weight_decay,
+                set(self.get_decay_parameter_names(target)),
+            )
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+            return self.optimizer
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             # num_items_in_batch is a token count for language-model losses; a multi-label loss
