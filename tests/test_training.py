@@ -415,3 +415,17 @@ def test_a_layer_lr_decay_outside_0_to_1_is_a_params_error(value):
 def test_layer_lr_decay_of_one_and_below_is_accepted():
     assert params_from_dict({"train": {"layer_lr_decay": 1.0}}).train.layer_lr_decay == 1.0
     assert params_from_dict({"train": {"layer_lr_decay": 0.8}}).train.layer_lr_decay == 0.8
+
+
+def test_layer_depths_of_a_model_whose_layers_cannot_be_found_say_which_param_to_turn_off():
+    import torch
+
+    from mlbert.modeling import layer_depths
+
+    class Odd(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.base_model = torch.nn.Linear(2, 2)
+
+    with pytest.raises(ParamsError, match=r"train.layer_lr_decay: cannot find .* of 'odd' .*set train.layer_lr_decay: 1.0"):
+        layer_depths(Odd(), "odd")

@@ -177,13 +177,7 @@ def freeze_bottom_layers(model: Any, num_layers: int, model_name: str) -> tuple[
     model has fewer layers or its layers cannot be found.
     """
     if num_layers > 0:
-        encoder = model.encoder if hasattr(model, "prompt_ids") else model.base_model  # label-aware head or cls
-        layers = _encoder_layers(encoder)
-        if layers is None or not hasattr(encoder, "embeddings"):
-            raise ParamsError(
-                f"train.freeze_layers: cannot find the embeddings and layer list of {model_name!r} "
-                f"({type(encoder).__name__}); set train.freeze_layers: 0"
-            )
+        encoder, layers = _embeddings_and_layers(model, model_name, "train.freeze_layers", "0")
         if num_layers > len(layers):
             raise ParamsError(f"train.freeze_layers is {num_layers}, but {model_name!r} has {len(layers)} encoder layers")
         for module in [encoder.embeddings, *layers[:num_layers]]:
@@ -197,18 +191,25 @@ def layer_depths(model: Any, model_name: str) -> dict[str, int]:
     above the encoder's layers, such as a pooler), k for the k-th encoder layer from the top, and
     layers + 1 for the embeddings. `train.layer_lr_decay` scales a parameter's learning rate by
     decay ** depth. Raises ParamsError when the embeddings and layer list cannot be found."""
-    encoder = model.encoder if hasattr(model, "prompt_ids") else model.base_model  # label-aware head or cls
-    layers = _encoder_layers(encoder)
-    if layers is None or not hasattr(encoder, "embeddings"):
-        raise ParamsError(
-            f"train.layer_lr_decay: cannot find the embeddings and layer list of {model_name!r} "
-            f"({type(encoder).__name__}); set train.layer_lr_decay: 1.0"
-        )
+    encoder, layers = _embeddings_and_layers(model, model_name, "train.layer_lr_decay", "1.0")
     # By identity rather than by name: names differ between architectures and heads.
     depth_of = {id(p): len(layers) + 1 for p in encoder.embeddings.parameters()}
     for index, layer in enumerate(layers):
         depth_of.update({id(p): len(layers) - index for p in layer.parameters()})
     return {name: depth_of.get(id(parameter), 0) for name, parameter in model.named_parameters()}
+
+
+def _embeddings_and_layers(model: Any, model_name: str, param: str, off: str) -> tuple[Any, Any]:
+    """The encoder (with its `embeddings`) and its ordered layer list, for the label-aware head or a
+    cls model; ParamsError naming `param` and its `off` value when either cannot be found."""
+    encoder = model.encoder if hasattr(model, "prompt_ids") else model.base_model
+    layers = _encoder_layers(encoder)
+    if layers is None or not hasattr(encoder, "embeddings"):
+        raise ParamsError(
+            f"{param}: cannot find the embeddings and layer list of {model_name!r} "
+            f"({type(encoder).__name__}); set {param}: {off}"
+        )
+    return encoder, layers
 
 
 def _encoder_layers(encoder: Any) -> Any:
