@@ -246,7 +246,9 @@ def test_a_missing_backend_file_is_named(exported, tmp_path):
     shutil.copytree(exported, folder)
     for name in (INT8_FILE, OPENVINO_FILE, OPENVINO_WEIGHTS):
         (folder / name).unlink()
-    assert load(folder).backend == "onnx"
+    # auto times what the folder holds: which of the two wins on a tiny model is the machine's call
+    # (on a loaded CPU torch can), but a backend whose files are gone is never a candidate.
+    assert load(folder).backend in ("onnx", "torch")
     with pytest.raises(FileNotFoundError, match="backend onnx-int8: .*model.int8.onnx not found"):
         load(folder, backend="onnx-int8")
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
