@@ -4,10 +4,12 @@ import socket
 import time
 
 import pytest
+from tiny_models import tiny_classifier
 
 from mlbert.modeling import (
     ModelNotFoundError,
     freeze_bottom_layers,
+    layer_depths,
     load_classifier_for_training,
     load_tokenizer,
     model_source,
@@ -117,24 +119,13 @@ def test_pickled_weights_load_when_the_param_allows_them(pickled_model):
 # train.freeze_layers
 
 
-def _tiny_classifier(head, tokenizer):
-    from tiny_models import tiny_config
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    from mlbert.label_aware import build_label_aware
-
-    if head == "label_aware":
-        return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, ["joy", "fear"])
-    return AutoModelForSequenceClassification.from_config(tiny_config(num_labels=2))
-
-
 def _trainable_names(model):
     return {name for name, parameter in model.named_parameters() if parameter.requires_grad}
 
 
 @pytest.mark.parametrize("head", ["label_aware", "cls"])
 def test_freezing_stops_the_embeddings_and_the_first_layers_and_nothing_else(head, tokenizer):
-    model = _tiny_classifier(head, tokenizer)
+    model = tiny_classifier(head, tokenizer)
     everything = _trainable_names(model)
     trainable, total = freeze_bottom_layers(model, 1, "tiny")
     frozen = everything - _trainable_names(model)
@@ -145,17 +136,18 @@ def test_freezing_stops_the_embeddings_and_the_first_layers_and_nothing_else(hea
 
 
 def test_freezing_no_layers_changes_nothing(tokenizer):
-    model = _tiny_classifier("label_aware", tokenizer)
+    model = tiny_classifier("label_aware", tokenizer)
     trainable, total = freeze_bottom_layers(model, 0, "tiny")
     assert trainable == total and all(p.requires_grad for p in model.parameters())
 
 
 def test_freezing_more_layers_than_the_model_has_is_a_params_error_naming_both(tokenizer):
     with pytest.raises(ParamsError, match=r"train.freeze_layers is 3, but 'tiny' has 2 encoder layers"):
-        freeze_bottom_layers(_tiny_classifier("label_aware", tokenizer), 3, "tiny")
+        freeze_bottom_layers(tiny_classifier("label_aware", tokenizer), 3, "tiny")
 
 
-def test_freezing_a_model_whose_layers_cannot_be_found_says_so():
+def _unrecognised_model():
+    """A model with a base_model but no embeddings or layer list."""
     import torch
 
     class Odd(torch.nn.Module):
@@ -163,8 +155,28 @@ def test_freezing_a_model_whose_layers_cannot_be_found_says_so():
             super().__init__()
             self.base_model = torch.nn.Linear(2, 2)
 
+    return Odd()
+
+
+def test_freezing_a_model_whose_layers_cannot_be_found_says_so():
     with pytest.raises(ParamsError, match="train.freeze_layers: cannot find the embeddings and layer list of 'odd'"):
-        freeze_bottom_layers(Odd(), 1, "odd")
+        freeze_bottom_layers(_unrecognised_model(), 1, "odd")
+
+
+# train.layer_lr_decay: which depth each parameter sits at
+
+
+def test_layer_depths_count_down_from_the_head_to_the_embeddings(tokenizer):
+    depths = layer_depths(tiny_classifier("label_aware", tokenizer), "tiny")  # two encoder layers
+    assert depths["scorer.weight"] == depths["encoder.pooler.dense.weight"] == 0
+    assert {depths[n] for n in depths if ".encoder.layer.1." in n} == {1}
+    assert {depths[n] for n in depths if ".encoder.layer.0." in n} == {2}
+    assert {depths[n] for n in depths if ".embeddings." in n} == {3}
+
+
+def test_layer_depths_of_a_model_whose_layers_cannot_be_found_say_which_param_to_turn_off():
+    with pytest.raises(ParamsError, match=r"train.layer_lr_decay: cannot find .* of 'odd' .*set train.layer_lr_decay: 1.0"):
+        layer_depths(_unrecognised_model(), "odd")
 
 
 # Hub kernels: transformers 5 swaps a loaded model's layers for compiled kernels fetched from the

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from tiny_models import tiny_classifier
 from transformers import EvalPrediction
 
 from mlbert.checkpoints import (
@@ -313,32 +314,11 @@ def test_the_precision_decided_after_the_probe_is_the_one_the_trainer_runs(tmp_p
 # train.layer_lr_decay
 
 
-def _tiny_label_aware(tokenizer):
-    import torch
-    from tiny_models import tiny_config
-    from transformers import AutoModel
-
-    from mlbert.label_aware import build_label_aware
-
-    torch.manual_seed(0)
-    return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, ["joy", "fear"])
-
-
-def test_layer_depths_count_down_from_the_head_to_the_embeddings(tokenizer):
-    from mlbert.modeling import layer_depths
-
-    depths = layer_depths(_tiny_label_aware(tokenizer), "tiny")  # two encoder layers
-    assert depths["scorer.weight"] == depths["encoder.pooler.dense.weight"] == 0
-    assert {depths[n] for n in depths if ".encoder.layer.1." in n} == {1}
-    assert {depths[n] for n in depths if ".encoder.layer.0." in n} == {2}
-    assert {depths[n] for n in depths if ".embeddings." in n} == {3}
-
-
 def test_each_layer_below_trains_at_decay_times_the_rate_above_and_weight_decay_skips_biases(tokenizer):
     from mlbert.modeling import layer_depths
     from mlbert.trainer import layerwise_parameter_groups
 
-    model = _tiny_label_aware(tokenizer)
+    model = tiny_classifier("label_aware", tokenizer)
     decayed = {name for name, _ in model.named_parameters() if name.endswith("weight") and "LayerNorm" not in name}
     groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.5, 0.01, decayed)
     rate_of = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
@@ -355,7 +335,7 @@ def test_frozen_parameters_get_no_group(tokenizer):
     from mlbert.modeling import freeze_bottom_layers, layer_depths
     from mlbert.trainer import layerwise_parameter_groups
 
-    model = _tiny_label_aware(tokenizer)
+    model = tiny_classifier("label_aware", tokenizer)
     freeze_bottom_layers(model, 1, "tiny")
     groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.9, 0.0, set())
     assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
@@ -368,7 +348,7 @@ def test_the_trainer_optimizer_carries_the_layerwise_rates_and_the_scheduler_kee
     from mlbert.modeling import layer_depths
     from mlbert.trainer import multilabel_trainer_class
 
-    model = _tiny_label_aware(tokenizer)
+    model = tiny_classifier("label_aware", tokenizer)
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=1e-4, warmup_steps=2)
     trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.5, layer_depths=layer_depths(model, "tiny"))
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
@@ -387,7 +367,7 @@ def test_without_decay_the_trainer_builds_its_own_two_groups(tmp_path, tokenizer
     from mlbert.trainer import multilabel_trainer_class
 
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True)
-    trainer = multilabel_trainer_class()(model=_tiny_label_aware(tokenizer), args=args)
+    trainer = multilabel_trainer_class()(model=tiny_classifier("label_aware", tokenizer), args=args)
     trainer.create_optimizer()
     assert len(trainer.optimizer.param_groups) == 2
 
@@ -398,7 +378,7 @@ def test_an_optimizer_that_builds_its_own_groups_is_refused_with_the_param_named
     from mlbert.modeling import layer_depths
     from mlbert.trainer import multilabel_trainer_class
 
-    model = _tiny_label_aware(tokenizer)
+    model = tiny_classifier("label_aware", tokenizer)
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, optim="adamw_torch")
     trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.9, layer_depths=layer_depths(model, "tiny"))
     trainer.get_optimizer_cls_and_kwargs = lambda args, model: (object, {})  # a factory, as for Muon
@@ -416,16 +396,3 @@ def test_layer_lr_decay_of_one_and_below_is_accepted():
     assert params_from_dict({"train": {"layer_lr_decay": 1.0}}).train.layer_lr_decay == 1.0
     assert params_from_dict({"train": {"layer_lr_decay": 0.8}}).train.layer_lr_decay == 0.8
 
-
-def test_layer_depths_of_a_model_whose_layers_cannot_be_found_say_which_param_to_turn_off():
-    import torch
-
-    from mlbert.modeling import layer_depths
-
-    class Odd(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.base_model = torch.nn.Linear(2, 2)
-
-    with pytest.raises(ParamsError, match=r"train.layer_lr_decay: cannot find .* of 'odd' .*set train.layer_lr_decay: 1.0"):
-        layer_depths(Odd(), "odd")

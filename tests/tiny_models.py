@@ -15,6 +15,19 @@ def tiny_config(**overrides: Any) -> Any:
     )  # fmt: skip
 
 
+def tiny_classifier(head: str, tokenizer: Any, labels: tuple[str, ...] = ("joy", "fear")) -> Any:
+    """A seeded tiny random classifier in memory: the label-aware head over `labels`, or a cls model."""
+    import torch
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    from mlbert.label_aware import build_label_aware
+
+    torch.manual_seed(0)
+    if head == "label_aware":
+        return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, list(labels))
+    return AutoModelForSequenceClassification.from_config(tiny_config(num_labels=len(labels)))
+
+
 def write_tiny_classifier_folder(folder: Any, tokenizer: Any, labels: list[str], max_length: int | None = None) -> Any:
     """A trained-model folder as `load()` reads it: a tiny random BertForSequenceClassification
     over `labels` (seeded), the tokenizer (truncating at `max_length` when given, as the train stage
