@@ -2,6 +2,7 @@
 
     python benchmarks/streaming.py                               # models/export, 10k and 100k lines
     python benchmarks/streaming.py --lines 100000 1000000 --backend onnx-int8
+    python benchmarks/streaming.py --device cuda --batch-size 256       # the torch backend on a GPU
 
 Each size runs `predict --file <n lines>.txt --output <out>.jsonl` in a fresh interpreter (so the
 peak resident memory is that run's own, model included) on tweet-like texts made up from a fixed
@@ -54,21 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=EXPORT_DIR)
     parser.add_argument("--backend", help="predict --backend (default: the fastest the folder has)")
+    parser.add_argument("--device", help="predict --device (default: its auto)")
+    parser.add_argument("--batch-size", type=int, help="predict --batch-size (default: its 32)")
     parser.add_argument("--lines", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--scratch", type=Path, help="where the input and output files go (default: a temp folder)")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="streaming-", dir=args.scratch) as scratch:
         folder = Path(scratch)
-        baseline, _ = run_predict(["--model", str(args.model), *(["--backend", args.backend] if args.backend else []), "warm up"])
-        print(f"model {args.model}, backend {args.backend or 'fastest present'}; load and one text: {baseline:.1f} s\n")
+        chosen = [
+            f"--{name.replace('_', '-')}={value}" for name in ("backend", "device", "batch_size") if (value := getattr(args, name))
+        ]
+        baseline, _ = run_predict(["--model", str(args.model), *chosen, "warm up"])
+        print(f"model {args.model}, {' '.join(chosen) or 'predict defaults'}; load and one text: {baseline:.1f} s\n")
         print("| lines | input MB | wall s | texts/s (after load) | peak RSS MB |")
         print("|---|---|---|---|---|")
         for lines in args.lines:
             source, output = folder / f"{lines}.txt", folder / f"{lines}.jsonl"
             write_texts(source, lines)
             flags = ["--model", str(args.model), "--file", str(source), "--output", str(output)]
-            seconds, peak = run_predict(flags + (["--backend", args.backend] if args.backend else []))
+            seconds, peak = run_predict(flags + chosen)
             with output.open(encoding="utf-8") as stream:
                 written = sum(1 for _ in stream)
             if written != lines:

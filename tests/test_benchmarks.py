@@ -262,8 +262,10 @@ def test_serving_refuses_litserve_without_a_load_test(exported, prepared, capsys
 
 
 def test_streaming_reports_memory_and_speed_for_each_file_size(exported, capsys, tmp_path):
-    assert script("streaming").main(["--model", str(exported), "--lines", "50", "300", "--scratch", str(tmp_path)]) == 0
+    flags = ["--device", "cpu", "--batch-size", "16"]  # passed on to predict
+    assert script("streaming").main(["--model", str(exported), "--lines", "50", "300", "--scratch", str(tmp_path), *flags]) == 0
     output = capsys.readouterr().out
+    assert "--device=cpu --batch-size=16; load and one text" in output
     rows = table(output, "| lines | input MB |")
     assert [row[0] for row in rows] == ["50", "300"]
     for row in rows:

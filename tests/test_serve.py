@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tiny_models import write_tiny_classifier_folder
+from tiny_models import torch_sees_a_gpu, write_tiny_classifier_folder
 
 from mlbert.prediction import load
 
@@ -177,6 +177,7 @@ def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert meta["labels"] == LABELS and meta["thresholds"] == {"anger": 0.5, "joy": pytest.approx(0.3)}
     assert meta["backend"] == "torch" and meta["limits"]["max_texts"] == MAX_TEXTS
     assert meta["backend_texts_per_s"] is None  # the folder holds one backend: nothing was timed
+    assert meta["device"] == ("cuda:0" if torch_sees_a_gpu() else "cpu")  # --device auto
     status, spec = server.request("GET", "/openapi.json")
     assert status == 200 and {"/predict", "/health", "/metadata"} <= set(spec["paths"])
 

@@ -47,3 +47,9 @@ def write_tiny_classifier_folder(folder: Any, tokenizer: Any, labels: list[str],
         trained.save_pretrained(folder)
     (folder / "thresholds.json").write_text(json.dumps({"default": 0.5, "per_label": {labels[1]: 0.3}}), encoding="utf-8")
     return folder
+
+
+def torch_sees_a_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

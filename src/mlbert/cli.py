@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .devices import AUTO, DEVICE_HELP, DeviceError, parse_device
 from .errors import InputError, MlbertError
 from .outputs import atomic_file
 from .paths import EXPORT_DIR
@@ -58,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, help="write here instead of stdout (whole or not at all)")
     parser.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (default: 32)")
     parser.add_argument("--threads", type=int, help="CPU threads for the forward pass (default: all)")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
     if args.texts and args.file:
         parser.error("give texts as arguments or --file, not both")
@@ -65,7 +67,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    check_device_argument(parser, args)
     return args
+
+
+def add_device_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default=AUTO, help=f"where the torch backend runs: {DEVICE_HELP} (default: auto)")
+
+
+def check_device_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A misspelt device fails as a usage error; one this machine lacks fails when the model loads."""
+    try:
+        args.device = parse_device(args.device)
+    except DeviceError as error:
+        parser.error(f"--device: {error}")
 
 
 def check_output(args: argparse.Namespace) -> None:
@@ -255,10 +270,17 @@ def prediction_lines(
 
 
 def report_choice(classifier: Classifier) -> None:
-    """On stderr, which backend `auto` chose and the speeds it chose by (nothing for a named backend)."""
+    """On stderr, which backend `auto` chose and why: the GPU, or the speeds it timed (nothing for
+    a named backend)."""
     from .backend_choice import describe
 
-    if classifier.choice.get("texts_per_s"):
+    if classifier.choice.get("gpu"):
+        print(
+            f"backend auto: {classifier.backend} on {classifier.device} (a GPU: the CPU backends are not timed; "
+            "--device cpu chooses among them)",
+            file=sys.stderr,
+        )
+    elif classifier.choice.get("texts_per_s"):
         print(describe(classifier.choice["texts_per_s"], classifier.backend, classifier.choice["cached"]), file=sys.stderr)
 
 
@@ -281,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             texts = read_texts(args)
             total, chunks = len(texts), [texts]
         quiet_transformers()
-        classifier = load(args.model, backend=args.backend, threads=args.threads)
+        classifier = load(args.model, backend=args.backend, threads=args.threads, device=args.device)
         report_choice(classifier)
         lines = prediction_lines(classifier, chunks, total, args)
         if args.output is None:

@@ -92,7 +92,7 @@ def write_onnx_files(out_dir: Path, quantize: bool, fp32_ffn_outputs: int = 0) -
 def write_openvino_file(out_dir: Path, calibration_texts: Sequence[str]) -> None:
     """openvino_model.xml/.bin from the torch model in `out_dir`, calibrated on the raw
     `calibration_texts` (normalised here as the model's own loader would)."""
-    reference = load(out_dir, backend="torch")
+    reference = load(out_dir, backend="torch", device="cpu")
     texts = normalise_texts(calibration_texts, reference.normalise)
     write_openvino_int8(reference.model, reference.tokenizer, texts, out_dir)
 
@@ -118,7 +118,7 @@ def check_parity(
     labels = config_labels(AutoConfig.from_pretrained(folder, trust_remote_code=False))
     rule = read_thresholds(folder, labels)
     if expected is None:
-        expected = load(folder, backend="torch").predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
+        expected = load(folder, backend="torch", device="cpu").predict_proba(texts, PARITY_BATCH_SIZE, progress=True)
     elif np.shape(expected) != (len(texts), len(labels)):
         raise ValueError(f"expected probabilities of shape {(len(texts), len(labels))}, got {np.shape(expected)}")
     torch_scores = multilabel_metrics(gold, expected, rule, labels)

@@ -6,10 +6,11 @@
     classifier.predict(["What a day!"])              # [{"labels": [...], "scores": {...}}]
     load("models/export", backend="torch").predict_proba(texts)   # (n, labels) probabilities
 
-Backends: `torch` (safetensors weights, fp32 eager), `onnx` (model.onnx, fp32 on onnxruntime),
+Backends: `torch` (safetensors weights, fp32 eager, on the CPU or a GPU), `onnx` (model.onnx, fp32 on onnxruntime),
 `onnx-int8` (model.int8.onnx, dynamic int8 on onnxruntime) and `openvino-int8` (openvino_model.xml,
 static int8 on OpenVINO). All share the tokenizer, the batching and the thresholds, so they differ
-only in the forward pass.
+only in the forward pass. `device` (devices.py) says where the torch backend runs: by default a
+GPU when PyTorch sees one; the other backends run on the CPU.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .backend_choice import auto_backend
+from .devices import AUTO, CPU, GPU_BACKENDS, device_for_backend
 from .errors import ModelFolderError
 from .labels import config_labels
 from .manifest import check_files, read_manifest
@@ -99,6 +101,7 @@ class Classifier:
     normalise: NormaliseParams = IDENTITY  # what the model was trained on: applied to every text
     # How `auto` chose the backend: texts/s per backend and whether cached (empty: named by the caller).
     choice: dict[str, Any] = field(default_factory=dict)
+    device: str = CPU  # where the forward pass runs: cpu, or cuda:N for the torch backend
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
         """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
@@ -124,12 +127,22 @@ def available_backends(folder: str | Path) -> list[str]:
     return [name for name, file in BACKEND_FILES.items() if (Path(folder) / file).is_file()]
 
 
-def load(folder: str | Path, backend: str | None = None, threads: int | None = None, concurrency: int = 1) -> Classifier:
+def load(
+    folder: str | Path,
+    backend: str | None = None,
+    threads: int | None = None,
+    concurrency: int = 1,
+    device: str = AUTO,
+) -> Classifier:
     """Load an exported folder (or a trained model folder) with `backend`; None or "auto": the
     backend the folder holds that is fastest on this machine, timed on first use and then cached
     (backend_choice.py). `threads` caps the CPU threads of the forward pass; `concurrency` is how
-    many threads may call it at once (a server's model workers)."""
+    many threads may call it at once (a server's model workers). `device`: where the torch
+    backend runs (devices.py); with a GPU, `auto` loads the torch backend there, untimed, since
+    no CPU runtime comes near a GPU."""
     from transformers import AutoConfig, AutoTokenizer
+
+    from .launch import visible_gpus
 
     folder = Path(folder)
     if not (folder / "config.json").is_file():
@@ -144,6 +157,7 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
         raise FileNotFoundError(
             f"backend {backend}: {folder / BACKEND_FILES[backend]} not found (this folder has: {', '.join(present)})"
         )
+    device = device_for_backend(device, None if auto else backend, present, visible_gpus())
     manifest = read_manifest(folder)
     if manifest is not None:
         # Every file the export wrote, whichever backend reads it, must still be the one written:
@@ -159,21 +173,25 @@ def load(folder: str | Path, backend: str | None = None, threads: int | None = N
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
 
     def build(name: str) -> tuple[Forward, Any]:
-        return _forward(folder, name, config, threads, concurrency)
+        return _forward(folder, name, config, threads, concurrency, device)
 
     choice: dict[str, Any] = {}
     built: dict[str, tuple[Forward, Any]] = {}
-    if auto:
+    if auto and device != CPU:
+        backend, choice = GPU_BACKENDS[0], {"gpu": device}
+    elif auto:
         backend, choice, built = auto_backend(folder, present, BACKEND_FILES, tokenizer, build, threads, concurrency)
     forward, model = built[backend] if backend in built else build(backend)
-    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise, choice)
+    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise, choice, device=device)
 
 
-def _forward(folder: Path, backend: str, config: Any, threads: int | None, concurrency: int) -> tuple[Forward, Any]:
+def _forward(
+    folder: Path, backend: str, config: Any, threads: int | None, concurrency: int, device: str = CPU
+) -> tuple[Forward, Any]:
     """The forward pass of one backend of `folder`, and the torch module for the torch backend."""
     try:
         if backend == "torch":
-            model = load_torch_model(folder, config)
+            model = load_torch_model(folder, config).to(device)
             return torch_forward(model, threads), model
         if backend == "openvino-int8":
             return openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency), None

@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from .cli import add_device_argument, check_device_argument
 from .errors import MlbertError
 from .manifest import read_manifest
 from .paths import EXPORT_DIR
@@ -193,6 +194,7 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
         "base_model": (params.get("model") or {}).get("name"),
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
+        "device": classifier.device,
         "backend_texts_per_s": classifier.choice.get("texts_per_s") or None,  # what `auto` chose by
         "normalise": dict(vars(classifier.normalise)),
         "model_dir": str(folder),
@@ -374,9 +376,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-body-bytes", type=int, default=defaults.max_body_bytes, help="request body size limit (default: %(default)s)")
     parser.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds to finish requests in flight on SIGTERM (default: %(default)s)")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    add_device_argument(parser)
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    check_device_argument(parser, args)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be in 0..65535")
     try:
@@ -395,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
 
     quiet_transformers()
     try:
-        classifier = load(args.model, backend=args.backend, threads=args.threads, concurrency=args.workers)
+        classifier = load(args.model, backend=args.backend, threads=args.threads, concurrency=args.workers, device=args.device)
         report_choice(classifier)
     except (MlbertError, OSError, ValueError) as error:
         print(f"serve: error: {one_line(error)}", file=sys.stderr)
