@@ -67,20 +67,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
-    check_device_argument(parser, args)
     return args
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=AUTO, help=f"where the torch backend runs: {DEVICE_HELP} (default: auto)")
+    """`--device`: a misspelt one is a usage error; one this machine lacks fails when the model loads."""
 
+    def device(text: str) -> str:
+        try:
+            return parse_device(text)
+        except DeviceError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
 
-def check_device_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A misspelt device fails as a usage error; one this machine lacks fails when the model loads."""
-    try:
-        args.device = parse_device(args.device)
-    except DeviceError as error:
-        parser.error(f"--device: {error}")
+    parser.add_argument("--device", type=device, default=AUTO, help=f"where the torch backend runs: {DEVICE_HELP} (default: auto)")
 
 
 def check_output(args: argparse.Namespace) -> None:

@@ -18,6 +18,7 @@ class DeviceError(MlbertError, ValueError):
     """The device asked for is not one this machine has, or not one the backend can run on. (Here,
     not in errors.py, which every stage imports: only the loading stages depend on devices.)"""
 
+
 AUTO = "auto"
 CPU = "cpu"
 GPU_BACKENDS = ("torch",)
@@ -37,7 +38,10 @@ def parse_device(text: str) -> str:
 def resolve_device(requested: str, gpus: int) -> str:
     """The device to load on, given the request and how many GPUs PyTorch sees: `auto` is
     `cuda:0` when there is one, else `cpu`; a GPU that is not there is a DeviceError."""
-    device = parse_device(requested)
+    return _resolve(parse_device(requested), gpus)
+
+
+def _resolve(device: str, gpus: int) -> str:
     if device == AUTO:
         return "cuda:0" if gpus else CPU
     if device != CPU:
@@ -56,11 +60,12 @@ def device_for_backend(requested: str, backend: str | None, present: Sequence[st
     """Where to load `backend` (None: the caller lets `auto` pick among the `present` backends).
     `auto` falls back to the CPU when the backend cannot use a GPU; a GPU named outright with a
     backend that cannot use it is a DeviceError."""
-    device = resolve_device(requested, gpus)
+    asked = parse_device(requested)
+    device = _resolve(asked, gpus)
     usable = [backend] if backend else list(present)
     if device == CPU or any(name in GPU_BACKENDS for name in usable):
         return device
-    if parse_device(requested) == AUTO:
+    if asked == AUTO:
         return CPU
     if backend:
         raise DeviceError(
@@ -70,4 +75,3 @@ def device_for_backend(requested: str, backend: str | None, present: Sequence[st
     raise DeviceError(
         f"device {device} needs the torch backend, and this folder has none ({', '.join(present)}); use device cpu"
     )
-

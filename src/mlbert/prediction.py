@@ -186,7 +186,7 @@ def load(
 
 
 def _forward(
-    folder: Path, backend: str, config: Any, threads: int | None, concurrency: int, device: str = CPU
+    folder: Path, backend: str, config: Any, threads: int | None, concurrency: int, device: str
 ) -> tuple[Forward, Any]:
     """The forward pass of one backend of `folder`, and the torch module for the torch backend."""
     try:

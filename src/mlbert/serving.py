@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from .cli import add_device_argument, check_device_argument
+from .cli import add_device_argument
 from .errors import MlbertError
 from .manifest import read_manifest
 from .paths import EXPORT_DIR
@@ -380,7 +380,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
-    check_device_argument(parser, args)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be in 0..65535")
     try:
