@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             name = f"{args.name}-s{seed}"
             overrides = [item for value in (*args.set_param, f"train.seed={seed}") for item in ("-S", value)]
+            # Each seed starts from the params as they were: DVC leaves the last run's overrides in
+            # params.yaml, and a `+key=value` (a key params.yaml lacks) would fail the second time.
+            for saved_name, content in saved.items():
+                Path(saved_name).write_bytes(content)
             start = time.perf_counter()
             target = [args.until] if args.until else []
             subprocess.run(["dvc", "exp", "run", "-n", name, *overrides, *target], check=True)

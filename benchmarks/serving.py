@@ -84,10 +84,12 @@ QUANTISATION_LEVERS = {
 }
 
 
-def timed_pass(forward: Forward, tokenizer, texts: Sequence[str], num_labels: int, batch_size: int) -> tuple[np.ndarray, float]:
+def timed_pass(
+    forward: Forward, tokenizer, texts: Sequence[str], num_labels: int, batch_size: int, batches_at_once: int = 1
+) -> tuple[np.ndarray, float]:
     """Probabilities for `texts` in batches of similar length, and the wall time of the call."""
     start = time.perf_counter()
-    probabilities = predict_probabilities(forward, tokenizer, texts, num_labels, batch_size)
+    probabilities = predict_probabilities(forward, tokenizer, texts, num_labels, batch_size, batches_at_once=batches_at_once)
     return probabilities, time.perf_counter() - start
 
 
@@ -467,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
             "ONNX fp32": onnx_forward(args.model / ONNX_FILE),
             "ONNX int8": onnx_forward(args.model / INT8_FILE),
         }
+        at_once: dict[str, int] = {}  # rows that run several batches at once, as `predict` does
         if (args.model / OPENVINO_FILE).is_file():
-            backends["OpenVINO int8"] = openvino_forward(args.model / OPENVINO_FILE)
+            # What `predict` and `load()` run (OpenVINO's throughput mode), and what `serve
+            # --workers 1` runs: one stream, one batch at a time on every thread.
+            backends["OpenVINO int8"], at_once["OpenVINO int8"] = openvino_forward(args.model / OPENVINO_FILE, streams=None)
+            backends["OpenVINO int8, one stream"], _ = openvino_forward(args.model / OPENVINO_FILE, streams=1)
         if args.openvino:
             calibration = normalise_texts(splits.validation["text"].tolist()[:300], reference.normalise)
             backends.update(openvino_backends(args.model, tokenizer, calibration))
@@ -476,8 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             backends.update(ctranslate2_backends(reference, Path(scratch)))
         if args.levers:
             backends.update(lever_backends(reference, args.model, Path(scratch)))
-        for forward in backends.values():  # warm up: first calls allocate and pick kernels
-            predict_probabilities(forward, tokenizer, texts[:64], len(labels), args.batch_size)
+        for name, forward in backends.items():  # warm up: first calls allocate and pick kernels
+            predict_probabilities(forward, tokenizer, texts[:128], len(labels), args.batch_size, batches_at_once=at_once.get(name, 1))
 
         # Timings on a shared 2-core VM drift by 10% from pass to pass: every backend is timed in
         # each of `--repeats` interleaved passes over the test split, and the median pass counts.
@@ -485,11 +491,16 @@ def main(argv: list[str] | None = None) -> int:
         per_second_of: dict[str, float] = {}
         for _ in range(args.repeats):
             for name, forward in backends.items():
-                probabilities_of[name], seconds = timed_pass(forward, tokenizer, texts, len(labels), args.batch_size)
+                probabilities_of[name], seconds = timed_pass(
+                    forward, tokenizer, texts, len(labels), args.batch_size, at_once.get(name, 1)
+                )
                 seconds_of[name].append(seconds)
         reference_name = next(iter(backends))
         expected, base_time = probabilities_of[reference_name], float(np.median(seconds_of[reference_name]))
-        print(f"{len(texts)} {args.split} texts, batch {args.batch_size} (median of {args.repeats} passes), {args.latency_texts} single-text requests\n")
+        print(f"{len(texts)} {args.split} texts, batch {args.batch_size} (median of {args.repeats} passes), {args.latency_texts} single-text requests")
+        for name, count in at_once.items():
+            print(f"{name}: {count} batches at once (the runtime's streams)")
+        print()
         if "PyTorch bf16 autocast" not in backends:
             print(f"PyTorch bf16 autocast: not timed, {slowdown:.0f}x slower than fp32 on one batch (no bf16 units on this CPU: emulated)\n")
         print(f"| backend | texts/s (batch {args.batch_size}) | speed-up | p50 ms (batch 1) | p95 ms | max abs prob. diff | label agreement | micro-F1 | Jaccard |")

@@ -11,6 +11,7 @@ import pytest
 from mlbert.backend_choice import (
     CACHE_FILE,
     PROBE_BATCH,
+    Runner,
     cache_key,
     cached_choice,
     choose_fastest,
@@ -50,10 +51,32 @@ def test_every_backend_is_timed_on_the_same_batch(tokenizer):
         seen.append({name: values.shape for name, values in batch.items()})
         return np.zeros((len(batch["input_ids"]), 3), dtype=np.float32)
 
-    speeds = time_backends({"a": forward, "b": forward}, tokenizer, rounds=2)
+    speeds = time_backends({"a": Runner(forward), "b": Runner(forward)}, tokenizer, rounds=2)
     assert set(speeds) == {"a", "b"} and all(speed > 0 for speed in speeds.values())
     assert len(seen) == 2 * (1 + 2)  # one warm-up and two timed calls each
     assert all(shape["input_ids"][0] == PROBE_BATCH and shape == seen[0] for shape in seen)
+
+
+def test_a_backend_with_streams_is_timed_with_that_many_batches_at_once(tokenizer):
+    import threading
+    import time
+
+    lock, running, most, calls = threading.Lock(), [0], [0], []
+
+    def forward(batch):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            calls.append(1)
+        time.sleep(0.01)
+        with lock:
+            running[0] -= 1
+        return np.zeros((len(batch["input_ids"]), 3), dtype=np.float32)
+
+    speeds = time_backends({"streams": Runner(forward, batches_at_once=2)}, tokenizer, rounds=2)
+    assert most[0] == 2 and len(calls) == 2 * (1 + 2)
+    # Two batches in about the time of one: the speed counts both.
+    assert speeds["streams"] > PROBE_BATCH / 0.02
 
 
 def model_files(folder):

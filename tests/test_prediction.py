@@ -27,3 +27,34 @@ def test_probabilities_come_back_in_the_order_of_the_texts(tokenizer):
     lengths = np.array([32, 3, 9, 14, 4])
     expected = 1 / (1 + np.exp(-np.stack([lengths / 10, -lengths / 10], axis=1)))
     np.testing.assert_allclose(probabilities, expected, rtol=0, atol=1e-6)
+
+
+def test_several_batches_at_once_give_the_same_rows_in_the_same_order(tokenizer):
+    alone = predict_probabilities(length_forward([]), tokenizer, TEXTS, num_labels=2, batch_size=2)
+    at_once = predict_probabilities(length_forward([]), tokenizer, TEXTS, num_labels=2, batch_size=2, batches_at_once=2)
+    np.testing.assert_array_equal(at_once, alone)
+
+
+def test_no_more_batches_run_at_once_than_asked(tokenizer):
+    import threading
+    import time
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def slow_forward(batch):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.02)  # long enough that a third call would overlap if one were let through
+        with lock:
+            running[0] -= 1
+        return np.zeros((len(batch["input_ids"]), 2), dtype=np.float32)
+
+    predict_probabilities(slow_forward, tokenizer, TEXTS * 4, num_labels=2, batch_size=2, batches_at_once=2)
+    assert most[0] == 2
+
+
+def test_progress_counts_every_text_once_with_batches_at_once(tokenizer):
+    done = []
+    predict_probabilities(length_forward([]), tokenizer, TEXTS * 3, 2, batch_size=2, progress=done.append, batches_at_once=3)
+    assert sum(done) == len(TEXTS) * 3

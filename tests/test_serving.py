@@ -184,6 +184,17 @@ def test_int8_backends_stay_close_to_pytorch(exported, backend):
     assert np.abs(got - expected).max() < 0.1
 
 
+def test_openvino_keeps_each_of_its_streams_busy_with_a_batch_and_answers_alike(exported):
+    # By default OpenVINO's throughput mode picks the streams (2 for the real model on 2 cores; it
+    # may keep this tiny one on 1); `concurrency` names them, and a long list runs that many
+    # batches at once.
+    assert load(exported, backend="openvino-int8").batches_at_once >= 1
+    one, two = (load(exported, backend="openvino-int8", concurrency=n) for n in (1, 2))
+    assert (one.batches_at_once, two.batches_at_once) == (1, 2)
+    texts = TEXTS * 8
+    np.testing.assert_allclose(two.predict_proba(texts, batch_size=2), one.predict_proba(texts, batch_size=2), atol=1e-6)
+
+
 def test_the_openvino_model_takes_the_tokenizer_inputs_by_name_and_returns_logits(exported):
     import openvino as ov
 

@@ -20,9 +20,10 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,6 +36,17 @@ PROBE_TEXT = "just got home after the longest day at work and honestly i could n
 CACHE_FILE = "backend_choice.json"
 # The runtimes whose version changes their speed.
 RUNTIMES = ("torch", "onnxruntime", "openvino")
+
+Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+class Runner(NamedTuple):
+    """One backend, loaded: its forward pass, the torch module (torch backend only), and how many
+    forward passes to keep running at once (OpenVINO's streams; 1 for the other runtimes)."""
+
+    forward: Forward
+    model: Any = None
+    batches_at_once: int = 1
 
 
 def choose_fastest(texts_per_s: Mapping[str, float], min_int8_speedup: float = INT8_MIN_SPEEDUP) -> str:
@@ -50,23 +62,31 @@ def choose_fastest(texts_per_s: Mapping[str, float], min_int8_speedup: float = I
     return fastest if texts_per_s[fastest] >= min_int8_speedup * texts_per_s[best_exact] else best_exact
 
 
-def time_backends(
-    forwards: Mapping[str, Callable[[dict[str, np.ndarray]], np.ndarray]], tokenizer: Any, rounds: int = PROBE_ROUNDS
-) -> dict[str, float]:
-    """Texts per second of each forward pass on one padded batch of `PROBE_BATCH` copies of
-    `PROBE_TEXT`: one warm-up call each, then `rounds` calls interleaved across backends so that a
-    drift in the machine's speed hits all alike; each backend's fastest call counts."""
+def time_backends(runners: Mapping[str, Runner], tokenizer: Any, rounds: int = PROBE_ROUNDS) -> dict[str, float]:
+    """Texts per second of each backend on padded batches of `PROBE_BATCH` copies of `PROBE_TEXT`,
+    run as `predict` runs it (`batches_at_once` batches at a time): one warm-up each, then
+    `rounds` timings interleaved across backends so that a drift in the machine's speed hits all
+    alike; each backend's fastest timing counts."""
     encoded = tokenizer([PROBE_TEXT] * PROBE_BATCH, truncation=True, padding=True, return_tensors="np")
     batch = {name: np.asarray(values, dtype=np.int64) for name, values in encoded.items()}
-    for forward in forwards.values():
-        forward(batch)
-    best = {name: float("inf") for name in forwards}
-    for _ in range(rounds):
-        for name, forward in forwards.items():
+    widest = max((runner.batches_at_once for runner in runners.values()), default=1)
+    with ThreadPoolExecutor(widest, thread_name_prefix="mlbert-probe") as pool:
+
+        def seconds(runner: Runner) -> float:
             start = time.perf_counter()
-            forward(batch)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: round(PROBE_BATCH / seconds, 1) for name, seconds in best.items()}
+            if runner.batches_at_once == 1:
+                runner.forward(batch)
+            else:
+                list(pool.map(runner.forward, [batch] * runner.batches_at_once))
+            return time.perf_counter() - start
+
+        for runner in runners.values():
+            seconds(runner)
+        best = {name: float("inf") for name in runners}
+        for _ in range(rounds):
+            for name, runner in runners.items():
+                best[name] = min(best[name], seconds(runner) / runner.batches_at_once)
+    return {name: round(PROBE_BATCH / took, 1) for name, took in best.items()}
 
 
 def cache_dir() -> Path:
@@ -75,7 +95,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlbert"
 
 
-def cache_key(folder: Path, files: Mapping[str, str], threads: int | None, concurrency: int) -> str:
+def cache_key(folder: Path, files: Mapping[str, str], threads: int | None, concurrency: int | None) -> str:
     """What the measured speeds depend on: this CPU, the thread settings, the runtimes' versions,
     and which model files the folder holds (size and modification time of each)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -155,10 +175,10 @@ def auto_backend(
     present: Sequence[str],
     files: Mapping[str, str],
     tokenizer: Any,
-    build: Callable[[str], tuple[Callable[[dict[str, np.ndarray]], np.ndarray], Any]],
+    build: Callable[[str], Runner],
     threads: int | None,
-    concurrency: int,
-) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    concurrency: int | None,
+) -> tuple[str, dict[str, Any], dict[str, Runner]]:
     """The backend `auto` loads, the record behind the choice (speeds, whether cached), and what
     `build(backend)` returned for each backend timed (so the winner is not loaded twice)."""
     if len(present) == 1:
@@ -168,7 +188,7 @@ def auto_backend(
     if record is not None and record["backend"] in present:
         return record["backend"], {"texts_per_s": record.get("texts_per_s", {}), "cached": True}, {}
     built = {name: build(name) for name in present}
-    speeds = time_backends({name: forward for name, (forward, _) in built.items()}, tokenizer)
+    speeds = time_backends(built, tokenizer)
     backend = choose_fastest(speeds)
     remember_choice(key, folder, backend, speeds)
     return backend, {"texts_per_s": speeds, "cached": False}, built

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backend_choice import auto_backend
+from .backend_choice import Forward, Runner, auto_backend
 from .devices import AUTO, CPU, GPU_BACKENDS, device_for_backend
 from .errors import ModelFolderError
 from .labels import config_labels
@@ -47,8 +49,6 @@ BACKEND_FILES = {
 INT8_BACKENDS = ("openvino-int8", "onnx-int8")
 BACKENDS = tuple(BACKEND_FILES)
 
-# One forward pass: padded numpy inputs by name -> logits (batch, labels).
-Forward = Callable[[dict[str, np.ndarray]], np.ndarray]
 # A bar of batches on stderr, or a callback told how many texts each batch finished.
 Progress = bool | Callable[[int], object]
 
@@ -66,12 +66,15 @@ def predict_probabilities(
     num_labels: int,
     batch_size: int = 32,
     progress: Progress = False,
+    batches_at_once: int = 1,
 ) -> np.ndarray:
     """Sigmoid probabilities, shape (len(texts), num_labels), in the order of `texts`.
 
     Truncation uses the tokenizer's `model_max_length`, which the train stage sets to
     `tokenize.max_length`. `progress`: a bar of batches on stderr (true), or a function called
     with the number of texts each batch finished (a caller's own bar over many calls).
+    `batches_at_once` > 1 keeps that many forward passes running in threads (a runtime with that
+    many streams, such as OpenVINO's throughput mode); the probabilities are the same either way.
     """
     from tqdm.auto import tqdm
 
@@ -79,12 +82,34 @@ def predict_probabilities(
     names = list(encoded.keys())
     probabilities = np.zeros((len(texts), num_labels), dtype=np.float32)
     batches = length_sorted_batches([len(ids) for ids in encoded["input_ids"]], batch_size)
-    for rows in tqdm(batches, desc="predict", unit="batch", disable=progress is not True):
+    bar = tqdm(total=len(batches), desc="predict", unit="batch", disable=progress is not True)
+
+    def padded(rows: np.ndarray) -> dict[str, np.ndarray]:
         batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
-        logits = forward({name: np.asarray(batch[name], dtype=np.int64) for name in names})
+        return {name: np.asarray(batch[name], dtype=np.int64) for name in names}
+
+    def finish(rows: np.ndarray, logits: np.ndarray) -> None:
         probabilities[rows] = sigmoid(logits)
+        bar.update()
         if callable(progress):
             progress(len(rows))
+
+    if batches_at_once <= 1 or len(batches) <= 1:
+        for rows in batches:
+            finish(rows, forward(padded(rows)))
+    else:
+        # Padding stays on this thread (the tokenizer is not shared across threads); at most
+        # `batches_at_once` passes wait or run at a time, so memory stays that of a few batches.
+        with ThreadPoolExecutor(batches_at_once, thread_name_prefix="mlbert-forward") as pool:
+            running: deque[tuple[np.ndarray, Future]] = deque()
+            for rows in batches:
+                running.append((rows, pool.submit(forward, padded(rows))))
+                if len(running) >= batches_at_once:
+                    done, future = running.popleft()
+                    finish(done, future.result())
+            for done, future in running:
+                finish(done, future.result())
+    bar.close()
     return probabilities
 
 
@@ -102,11 +127,15 @@ class Classifier:
     # How `auto` chose the backend: texts/s per backend and whether cached (empty: named by the caller).
     choice: dict[str, Any] = field(default_factory=dict)
     device: str = CPU  # where the forward pass runs: cpu, or cuda:N for the torch backend
+    # Forward passes run at the same time over a long list: OpenVINO's streams; 1 for the others.
+    batches_at_once: int = 1
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
         """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
         texts = normalise_texts(texts, self.normalise)
-        return predict_probabilities(self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress)
+        return predict_probabilities(
+            self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress, self.batches_at_once
+        )
 
     def predict(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> list[dict]:
         """For each text: the labels at or above their threshold and every label's probability."""
@@ -131,13 +160,15 @@ def load(
     folder: str | Path,
     backend: str | None = None,
     threads: int | None = None,
-    concurrency: int = 1,
+    concurrency: int | None = None,
     device: str = AUTO,
 ) -> Classifier:
     """Load an exported folder (or a trained model folder) with `backend`; None or "auto": the
     backend the folder holds that is fastest on this machine, timed on first use and then cached
     (backend_choice.py). `threads` caps the CPU threads of the forward pass; `concurrency` is how
-    many threads may call it at once (a server's model workers). `device`: where the torch
+    many threads may call it at once (a server's model workers; OpenVINO compiles that many
+    streams). None: what labels a long list fastest (OpenVINO's throughput mode, which
+    `predict_proba` keeps busy with several batches at once). `device`: where the torch
     backend runs (devices.py); with a GPU, `auto` loads the torch backend there, untimed, since
     no CPU runtime comes near a GPU."""
     from transformers import AutoConfig, AutoTokenizer
@@ -172,30 +203,34 @@ def load(
     normalise = from_config(config, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
 
-    def build(name: str) -> tuple[Forward, Any]:
-        return _forward(folder, name, config, threads, concurrency, device)
+    def build(name: str) -> Runner:
+        return _runner(folder, name, config, threads, concurrency, device)
 
     choice: dict[str, Any] = {}
-    built: dict[str, tuple[Forward, Any]] = {}
+    built: dict[str, Runner] = {}
     if auto and device != CPU:
         backend, choice = GPU_BACKENDS[0], {"gpu": device}
     elif auto:
         backend, choice, built = auto_backend(folder, present, BACKEND_FILES, tokenizer, build, threads, concurrency)
-    forward, model = built[backend] if backend in built else build(backend)
-    return Classifier(forward, tokenizer, labels, thresholds, backend, model, normalise, choice, device=device)
+    runner = built[backend] if backend in built else build(backend)
+    return Classifier(
+        runner.forward, tokenizer, labels, thresholds, backend, runner.model, normalise, choice,
+        device=device, batches_at_once=runner.batches_at_once,
+    )  # fmt: skip
 
 
-def _forward(
-    folder: Path, backend: str, config: Any, threads: int | None, concurrency: int, device: str
-) -> tuple[Forward, Any]:
-    """The forward pass of one backend of `folder`, and the torch module for the torch backend."""
+def _runner(
+    folder: Path, backend: str, config: Any, threads: int | None, concurrency: int | None, device: str
+) -> Runner:
+    """One backend of `folder`, loaded."""
     try:
         if backend == "torch":
             model = load_torch_model(folder, config).to(device)
-            return torch_forward(model, threads), model
+            return Runner(torch_forward(model, threads), model)
         if backend == "openvino-int8":
-            return openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency), None
-        return onnx_forward(folder / BACKEND_FILES[backend], threads), None
+            forward, streams = openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency)
+            return Runner(forward, batches_at_once=streams)
+        return Runner(onnx_forward(folder / BACKEND_FILES[backend], threads))
     except Exception as error:  # safetensors, onnxruntime and OpenVINO have their own error types
         raise ModelFolderError(
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
