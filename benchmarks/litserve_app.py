@@ -28,7 +28,8 @@ class ExportedModel(litserve.LitAPI):
         self.folder, self.backend, self.threads, self.batch_log = folder, backend, threads, batch_log
 
     def setup(self, device: str) -> None:
-        self.classifier = load(self.folder, backend=self.backend, threads=self.threads)
+        # One batch at a time per worker, as `serve --workers 1` runs it (OpenVINO on one stream).
+        self.classifier = load(self.folder, backend=self.backend, threads=self.threads, concurrency=1)
 
     def decode_request(self, request: dict) -> list[str]:
         return request["texts"]
