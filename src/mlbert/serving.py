@@ -327,7 +327,8 @@ class BodyLimit:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if len(body) > self.limit:
-                await self.too_large(send)
+                if await self.drained(receive, more):
+                    await self.too_large(send)
                 return
         replayed = False
 
@@ -339,6 +340,19 @@ class BodyLimit:
             return await receive()  # after the body: wait for a disconnect, as the server would say
 
         await self.app(scope, replay, send)
+
+    async def drained(self, receive: Any, more: bool) -> bool:
+        """Read and drop what is left of an over-limit upload, up to another `limit` bytes, before
+        answering: a client still sending its last chunks would otherwise find the connection
+        closed and get a broken pipe instead of the 413. False if the client went away."""
+        dropped = 0
+        while more and dropped <= self.limit:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            dropped += len(message.get("body", b""))
+            more = message.get("more_body", False)
+        return True
 
     async def too_large(self, send: Any) -> None:
         payload = json.dumps(
