@@ -30,7 +30,9 @@ from mlbert.paths import THRESHOLDS_NAME
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["calm", "delight", "gloom"]
 WORDS = ["sunny", "rainy", "quiet", "loud", "bright", "grey", "happy", "tired", "warm", "cold"]
-SERVING_BACKENDS = ["PyTorch fp32", "PyTorch bf16 autocast", "ONNX fp32", "ONNX int8", "OpenVINO int8"]
+SERVING_BACKENDS = [
+    "PyTorch fp32", "PyTorch bf16 autocast", "ONNX fp32", "ONNX int8", "OpenVINO int8", "OpenVINO int8, one stream"
+]
 
 
 def timed_backends(output: str) -> list[str]:
