@@ -32,6 +32,12 @@ from mlbert.seeds import group_by_all_but_seed, read_experiment, summary_table
 RESTORED = ("params.yaml", "dvc.lock")
 
 
+def write_back(saved: dict[str, bytes]) -> None:
+    """Put each file of RESTORED back as it was read before the sweep."""
+    for name, content in saved.items():
+        Path(name).write_bytes(content)
+
+
 def calibration(script: Path | None) -> list[str]:
     if script is None:
         return []
@@ -94,8 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = [item for value in (*args.set_param, f"train.seed={seed}") for item in ("-S", value)]
             # Each seed starts from the params as they were: DVC leaves the last run's overrides in
             # params.yaml, and a `+key=value` (a key params.yaml lacks) would fail the second time.
-            for saved_name, content in saved.items():
-                Path(saved_name).write_bytes(content)
+            write_back(saved)
             start = time.perf_counter()
             target = [args.until] if args.until else []
             subprocess.run(["dvc", "exp", "run", "-n", name, *overrides, *target], check=True)
@@ -103,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             names.append(name)
             print(f"seed_sweep: {name} took {wall[name] / 60:.1f} min", flush=True)
     finally:
-        for name, content in saved.items():
-            Path(name).write_bytes(content)
+        write_back(saved)
         subprocess.run(["git", "reset", "--quiet", "--", *RESTORED], check=False)  # undo DVC's autostage
         outputs = git_tracked_outputs()  # only what the pipeline writes: an edit made meanwhile stays
         changed = sorted(path for path in clean - tracked_clean_files() if path.startswith(outputs))

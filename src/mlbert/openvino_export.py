@@ -59,7 +59,7 @@ def openvino_forward(path: Path, threads: int | None = None, streams: int | None
 
     `streams`: how many batches the model runs at the same time, each on its share of the threads;
     None: OpenVINO's throughput mode, which picks the number for this CPU (two on a 2-core one,
-    where it labels a long list about 10% faster than one stream with both threads; docs/serving.md).
+    where it labels a long list 12-14% faster than one stream with both threads; docs/serving.md).
     One stream gives one batch every thread: the lowest latency for a single call."""
     import threading
 

@@ -82,22 +82,22 @@ def predict_probabilities(
     names = list(encoded.keys())
     probabilities = np.zeros((len(texts), num_labels), dtype=np.float32)
     batches = length_sorted_batches([len(ids) for ids in encoded["input_ids"]], batch_size)
-    bar = tqdm(total=len(batches), desc="predict", unit="batch", disable=progress is not True)
+    with tqdm(total=len(batches), desc="predict", unit="batch", disable=progress is not True) as bar:
 
-    def padded(rows: np.ndarray) -> dict[str, np.ndarray]:
-        batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
-        return {name: np.asarray(batch[name], dtype=np.int64) for name in names}
+        def padded(rows: np.ndarray) -> dict[str, np.ndarray]:
+            batch = tokenizer.pad({name: [encoded[name][i] for i in rows] for name in names}, return_tensors="np")
+            return {name: np.asarray(batch[name], dtype=np.int64) for name in names}
 
-    def finish(rows: np.ndarray, logits: np.ndarray) -> None:
-        probabilities[rows] = sigmoid(logits)
-        bar.update()
-        if callable(progress):
-            progress(len(rows))
+        def finish(rows: np.ndarray, logits: np.ndarray) -> None:
+            probabilities[rows] = sigmoid(logits)
+            bar.update()
+            if callable(progress):
+                progress(len(rows))
 
-    if batches_at_once <= 1 or len(batches) <= 1:
-        for rows in batches:
-            finish(rows, forward(padded(rows)))
-    else:
+        if batches_at_once <= 1 or len(batches) <= 1:
+            for rows in batches:
+                finish(rows, forward(padded(rows)))
+            return probabilities
         # Padding stays on this thread (the tokenizer is not shared across threads); at most
         # `batches_at_once` passes wait or run at a time, so memory stays that of a few batches.
         with ThreadPoolExecutor(batches_at_once, thread_name_prefix="mlbert-forward") as pool:
@@ -109,7 +109,6 @@ def predict_probabilities(
                     finish(done, future.result())
             for done, future in running:
                 finish(done, future.result())
-    bar.close()
     return probabilities
 
 
