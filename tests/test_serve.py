@@ -170,6 +170,38 @@ def test_a_body_over_the_limit_without_a_length_header_is_refused_too(server):
         connection.close()
 
 
+def test_a_declared_length_over_the_limit_gets_the_413_even_while_the_body_is_still_arriving(server):
+    """A client without `Expect: 100-continue` sends its whole body before it reads the answer: the
+    server reads the rest (a slow second half here) instead of resetting the connection."""
+
+    def slowly():  # the second piece meets a closed socket, the third would get a broken pipe
+        yield b'{"texts": ["' + b"x" * (MAX_BODY // 2)
+        time.sleep(0.3)
+        yield b"x" * (MAX_BODY // 4)
+        time.sleep(0.3)
+        yield b"x" * (MAX_BODY // 4) + b'"]}'
+
+    length = len(b'{"texts": ["') + MAX_BODY + len(b'"]}')
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    try:
+        connection.request("POST", "/predict", body=slowly(), headers={"content-type": "application/json", "content-length": str(length)})
+        response = connection.getresponse()
+        assert response.status == 413 and "larger than" in json.loads(response.read())["detail"]
+    finally:
+        connection.close()
+
+
+def test_a_client_that_waits_for_a_go_ahead_is_refused_before_it_sends_the_body(server):
+    """`Expect: 100-continue` (curl's habit for large uploads): the 413 comes instead of the go-ahead."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as raw:
+        raw.sendall(
+            f"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: {10 * MAX_BODY}\r\n"
+            "expect: 100-continue\r\n\r\n".encode()
+        )
+        head = raw.recv(4096).decode()
+    assert head.startswith("HTTP/1.1 413")
+
+
 def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert server.request("GET", "/health") == (200, {"status": "ok"})
     status, meta = server.request("GET", "/metadata")

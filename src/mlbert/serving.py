@@ -306,7 +306,9 @@ def _describe(problem: dict[str, Any]) -> str:
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes gets 413 before anything parses it.
 
-    The body is read here (at most `limit` + one chunk), then replayed to the app."""
+    The body is read here (at most `limit` + one chunk), then replayed to the app. An over-limit
+    upload is read to its end, up to another `limit` bytes, before the 413 goes out: closing on a
+    client that is still sending gives it a reset instead of the answer."""
 
     def __init__(self, app: Any, limit: int):
         self.app, self.limit = app, limit
@@ -315,9 +317,14 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        headers = dict(scope.get("headers") or ())
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            await self.too_large(send)
+            # At once when the client waits for a go-ahead (Expect: 100-continue: it has sent
+            # nothing yet) or the body is too large to be worth reading; else read it first, as below.
+            waiting = headers.get(b"expect", b"").lower() == b"100-continue"
+            if waiting or int(declared) > 2 * self.limit or await self.drained(receive, more=True):
+                await self.too_large(send)
             return
         body, more = b"", True
         while more:
