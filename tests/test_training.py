@@ -316,11 +316,12 @@ def test_the_precision_decided_after_the_probe_is_the_one_the_trainer_runs(tmp_p
 
 def test_each_layer_below_trains_at_decay_times_the_rate_above_and_weight_decay_skips_biases(tokenizer):
     from mlbert.modeling import layer_depths
-    from mlbert.trainer import layerwise_parameter_groups
+    from mlbert.trainer import layer_lr_scales, scaled_parameter_groups
 
     model = tiny_classifier("label_aware", tokenizer)
     decayed = {name for name, _ in model.named_parameters() if name.endswith("weight") and "LayerNorm" not in name}
-    groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.5, 0.01, decayed)
+    scales = layer_lr_scales(layer_depths(model, "tiny"), 0.5)
+    groups = scaled_parameter_groups(model.named_parameters(), scales, 1e-4, 0.01, decayed)
     rate_of = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
     named = dict(model.named_parameters())
     assert rate_of[id(named["scorer.weight"])] == (1e-4, 0.01)
@@ -333,11 +334,11 @@ def test_each_layer_below_trains_at_decay_times_the_rate_above_and_weight_decay_
 
 def test_frozen_parameters_get_no_group(tokenizer):
     from mlbert.modeling import freeze_bottom_layers, layer_depths
-    from mlbert.trainer import layerwise_parameter_groups
+    from mlbert.trainer import layer_lr_scales, scaled_parameter_groups
 
     model = tiny_classifier("label_aware", tokenizer)
     freeze_bottom_layers(model, 1, "tiny")
-    groups = layerwise_parameter_groups(model.named_parameters(), layer_depths(model, "tiny"), 1e-4, 0.9, 0.0, set())
+    groups = scaled_parameter_groups(model.named_parameters(), layer_lr_scales(layer_depths(model, "tiny"), 0.9), 1e-4, 0.0, set())
     assert sum(len(g["params"]) for g in groups) == sum(1 for p in model.parameters() if p.requires_grad)
     assert max(g["lr"] for g in groups) == 1e-4 and min(g["lr"] for g in groups) == pytest.approx(9e-5)
 
@@ -346,11 +347,12 @@ def test_the_trainer_optimizer_carries_the_layerwise_rates_and_the_scheduler_kee
     from transformers import TrainingArguments
 
     from mlbert.modeling import layer_depths
-    from mlbert.trainer import multilabel_trainer_class
+    from mlbert.trainer import layer_lr_scales, multilabel_trainer_class
 
     model = tiny_classifier("label_aware", tokenizer)
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, learning_rate=1e-4, warmup_steps=2)
-    trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.5, layer_depths=layer_depths(model, "tiny"))
+    scales = layer_lr_scales(layer_depths(model, "tiny"), 0.5)
+    trainer = multilabel_trainer_class()(model=model, args=args, lr_scales=scales)
     trainer.create_optimizer_and_scheduler(num_training_steps=10)
     rates = sorted({group["initial_lr"] for group in trainer.optimizer.param_groups})  # before warm-up
     assert rates == [pytest.approx(1e-4 * 0.5**depth) for depth in (3, 2, 1, 0)]
@@ -376,13 +378,14 @@ def test_an_optimizer_that_builds_its_own_groups_is_refused_with_the_param_named
     from transformers import TrainingArguments
 
     from mlbert.modeling import layer_depths
-    from mlbert.trainer import multilabel_trainer_class
+    from mlbert.trainer import layer_lr_scales, multilabel_trainer_class
 
     model = tiny_classifier("label_aware", tokenizer)
     args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, optim="adamw_torch")
-    trainer = multilabel_trainer_class()(model=model, args=args, layer_lr_decay=0.9, layer_depths=layer_depths(model, "tiny"))
+    scales = layer_lr_scales(layer_depths(model, "tiny"), 0.9)
+    trainer = multilabel_trainer_class()(model=model, args=args, lr_scales=scales)
     trainer.get_optimizer_cls_and_kwargs = lambda args, model: (object, {})  # a factory, as for Muon
-    with pytest.raises(ParamsError, match="train.layer_lr_decay 0.9 needs an optimizer that takes parameter groups"):
+    with pytest.raises(ParamsError, match="train.layer_lr_decay needs an optimizer that takes parameter groups"):
         trainer.create_optimizer()
 
 

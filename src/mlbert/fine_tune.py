@@ -37,7 +37,7 @@ from .normalise import read_recorded
 from .outputs import STAGING_SUFFIX, replace_path
 from .params import Params
 from .paths import CHECKPOINT_DIR, LIVE_DIR, NORMALISE_NAME, TOKENIZED_DIR, TRAINED_DIR, TRAINING_PARAMS_NAME
-from .trainer import build_training_arguments, compute_trainer_metrics, multilabel_trainer_class
+from .trainer import build_training_arguments, compute_trainer_metrics, layer_lr_scales, multilabel_trainer_class
 from .trial_pruning import pruning_callbacks
 
 # One fixed name (not a random one): under torchrun every process saves into the same folder.
@@ -99,8 +99,7 @@ def fine_tune(params: Params) -> str | None:
         pos_weight=_pos_weight(params, data, labels, is_main),
         correlation_weight=params.train.label_correlation_weight,
         focusing=loss_focusing(params),
-        layer_lr_decay=decay,
-        layer_depths=depths,
+        lr_scales=layer_lr_scales(depths, decay) if depths else None,
         model=model,
         args=args,
         train_dataset=data["train"],

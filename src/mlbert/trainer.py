@@ -52,29 +52,34 @@ def build_training_arguments(params: TrainParams, output_dir: str | Path, bf16: 
         raise ParamsError(f"train: TrainingArguments rejected the params: {error}") from error
 
 
-def layerwise_parameter_groups(
+def scaled_parameter_groups(
     named_parameters: Iterable[tuple[str, Any]],
-    depths: dict[str, int],
+    lr_scales: dict[str, float],
     learning_rate: float,
-    decay: float,
     weight_decay: float,
     decayed_names: Collection[str],
 ) -> list[dict[str, Any]]:
-    """Optimizer parameter groups with layer-wise learning-rate decay: a parameter at `depth`
-    below the top (modeling.layer_depths) trains at learning_rate * decay ** depth; weight decay
-    applies to `decayed_names` only, as in the Trainer's own groups. Frozen parameters are left out.
-    The scheduler scales each group's rate, so warm-up and decay keep the ratios."""
-    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    """Optimizer parameter groups in which a parameter trains at learning_rate * its scale in
+    `lr_scales` (1 when absent); weight decay applies to `decayed_names` only, as in the Trainer's
+    own groups. Frozen parameters are left out. The scheduler scales each group's rate, so
+    warm-up and decay keep the ratios."""
+    groups: dict[tuple[float, bool], dict[str, Any]] = {}
     for name, parameter in named_parameters:
         if not parameter.requires_grad:
             continue
-        depth, decayed = depths.get(name, 0), name in decayed_names
+        scale, decayed = lr_scales.get(name, 1.0), name in decayed_names
         group = groups.setdefault(
-            (depth, decayed),
-            {"params": [], "lr": learning_rate * decay**depth, "weight_decay": weight_decay if decayed else 0.0},
+            (scale, decayed),
+            {"params": [], "lr": learning_rate * scale, "weight_decay": weight_decay if decayed else 0.0},
         )
         group["params"].append(parameter)
-    return [groups[key] for key in sorted(groups)]
+    return [groups[key] for key in sorted(groups, key=lambda key: (-key[0], key[1]))]
+
+
+def layer_lr_scales(depths: dict[str, int], decay: float) -> dict[str, float]:
+    """`train.layer_lr_decay`: a parameter at `depth` below the top (modeling.layer_depths)
+    trains at decay ** depth times the learning rate."""
+    return {name: decay**depth for name, depth in depths.items()}
 
 
 def multilabel_trainer_class() -> type:
@@ -96,20 +101,21 @@ def multilabel_trainer_class() -> type:
             pos_weight: Any = None,
             correlation_weight: float = 0.0,
             focusing: Any = None,
-            layer_lr_decay: float = 1.0,
-            layer_depths: dict[str, int] | None = None,
+            lr_scales: dict[str, float] | None = None,
+            lr_scales_param: str = "train.layer_lr_decay",
             **kwargs: Any,
         ):
             super().__init__(*args, **kwargs)
             self.pos_weight = pos_weight
             self.correlation_weight = correlation_weight
             self.focusing = focusing
-            self.layer_lr_decay = layer_lr_decay
-            self.layer_depths = layer_depths
+            # Per parameter name, a multiple of the learning rate (scaled_parameter_groups), and
+            # the param that asked for it, named when the optimizer cannot take them.
+            self.lr_scales, self.lr_scales_param = lr_scales, lr_scales_param
 
         def create_optimizer(self, model=None):
-            # Without a decay the Trainer's own optimizer, untouched: the default run stays bit-identical.
-            if self.layer_lr_decay == 1.0 or self.optimizer is not None:
+            # Without scales the Trainer's own optimizer, untouched: the default run stays bit-identical.
+            if self.lr_scales is None or self.optimizer is not None:
                 return super().create_optimizer(model)
             import torch
 
@@ -118,14 +124,13 @@ def multilabel_trainer_class() -> type:
             owns_groups = {"params", "model", "optimizer_dict"} & set(optimizer_kwargs)
             if owns_groups or not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
                 raise ParamsError(
-                    f"train.layer_lr_decay {self.layer_lr_decay:g} needs an optimizer that takes parameter groups; "
-                    f"train.optim {self.args.optim} builds its own. Set train.layer_lr_decay: 1.0 or another optim"
+                    f"{self.lr_scales_param} needs an optimizer that takes parameter groups; "
+                    f"train.optim {self.args.optim} builds its own. Set {self.lr_scales_param}: 1.0 or another optim"
                 )
-            groups = layerwise_parameter_groups(
+            groups = scaled_parameter_groups(
                 target.named_parameters(),
-                self.layer_depths or {},
+                self.lr_scales,
                 self.args.learning_rate,
-                self.layer_lr_decay,
                 self.args.weight_decay,
                 set(self.get_decay_parameter_names(target)),
             )
