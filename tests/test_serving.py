@@ -1,6 +1,6 @@
-"""The label-aware heads and the ONNX and OpenVINO exports on a tiny randomly initialised BERT
-(seconds, no data): every backend gives PyTorch's probabilities, and the label-aware models save
-and load back."""
+"""The label-aware head and the ONNX and OpenVINO exports on a tiny randomly initialised BERT
+(seconds, no data): every backend gives PyTorch's probabilities, and the label-aware model saves
+and loads back."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def write_folder(folder, model, tokenizer, label_aware: bool):
     return folder
 
 
-@pytest.fixture(scope="module", params=["cls", "label_aware", "label_attention"])
+@pytest.fixture(scope="module", params=["cls", "label_aware"])
 def exported(request, tmp_path_factory, tokenizer):
     """A model folder with model.onnx, model.int8.onnx and the OpenVINO int8 model, written as the
     export stage does."""
@@ -44,14 +44,12 @@ def exported(request, tmp_path_factory, tokenizer):
 
     torch.manual_seed(0)
     config = tiny_config()
-    if request.param != "cls":
-        model = build_label_aware(AutoModel.from_config(config), tokenizer, LABELS, request.param)
-        if model.query is not None:  # a trained attention, not the uniform one it starts as
-            torch.nn.init.normal_(model.query.weight, std=0.5)
+    if request.param == "label_aware":
+        model = build_label_aware(AutoModel.from_config(config), tokenizer, LABELS)
     else:
         config.id2label, config.label2id = dict(enumerate(LABELS)), {l: i for i, l in enumerate(LABELS)}
         model = BertForSequenceClassification(config)
-    folder = write_folder(tmp_path_factory.mktemp(request.param) / "export", model.eval(), tokenizer, request.param != "cls")
+    folder = write_folder(tmp_path_factory.mktemp(request.param) / "export", model.eval(), tokenizer, request.param == "label_aware")
     write_onnx_files(folder, quantize=True, fp32_ffn_outputs=1)
     write_openvino_file(folder, TEXTS * 5)
     return folder
@@ -65,14 +63,11 @@ def test_the_label_prompt_points_each_label_at_its_own_tokens(tokenizer):
     assert spelled == ["anger", "joy", "verysad"]  # "very_sad" is read as two words
 
 
-@pytest.mark.parametrize("head", ["label_aware", "label_attention"])
-def test_the_label_aware_model_scores_every_label_and_ignores_padding(head, tokenizer):
+def test_the_label_aware_model_scores_every_label_and_ignores_padding(tokenizer):
     from transformers import AutoModel
 
     torch.manual_seed(0)
-    model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS, head).eval()
-    if model.query is not None:
-        torch.nn.init.normal_(model.query.weight, std=0.5)
+    model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS).eval()
     alone = tokenizer(["This is awful"], return_tensors="pt")
     padded = tokenizer(["This is awful", "a much longer text than the first one"], padding=True, return_tensors="pt")
     with torch.inference_mode():
@@ -80,25 +75,6 @@ def test_the_label_aware_model_scores_every_label_and_ignores_padding(head, toke
         two = model(**padded).logits
     assert one.shape == (1, 3) and two.shape == (2, 3)
     torch.testing.assert_close(one[0], two[0], atol=1e-5, rtol=0)
-
-
-def test_label_attention_starts_as_the_mean_of_the_text_tokens_and_learns_a_query_per_label(tokenizer):
-    from transformers import AutoModel
-
-    torch.manual_seed(0)
-    model = build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, LABELS, "label_attention").eval()
-    assert torch.count_nonzero(model.query.weight) == 0 and model.scorer.in_features == 2 * 32
-    padded = tokenizer(["This is awful", "a much longer text than the first one"], padding=True, return_tensors="pt")
-    with torch.inference_mode():
-        states = model.encoder(**padded).last_hidden_state  # any states will do: only the pooling is tested
-        labels = states[:, : len(LABELS)]
-        text_mask = padded["attention_mask"]
-        context = model._attend_to_text(labels, states, text_mask)
-        mean = (states * text_mask[..., None]).sum(1) / text_mask.sum(1, keepdim=True)
-        torch.testing.assert_close(context, mean[:, None].expand_as(context), atol=1e-5, rtol=0)
-        torch.nn.init.normal_(model.query.weight, std=0.5)
-        focused = model._attend_to_text(labels, states, text_mask)
-    assert not torch.allclose(focused[:, 0], focused[:, 1])  # each label now weighs the words its own way
 
 
 def test_a_label_segment_that_overflows_the_model_is_a_params_error(tokenizer):

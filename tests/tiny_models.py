@@ -16,15 +16,15 @@ def tiny_config(**overrides: Any) -> Any:
 
 
 def tiny_classifier(head: str, tokenizer: Any, labels: tuple[str, ...] = ("joy", "fear")) -> Any:
-    """A seeded tiny random classifier in memory: a label-aware head over `labels`, or a cls model."""
+    """A seeded tiny random classifier in memory: the label-aware head over `labels`, or a cls model."""
     import torch
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     from mlbert.label_aware import build_label_aware
 
     torch.manual_seed(0)
-    if head != "cls":
-        return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, list(labels), head)
+    if head == "label_aware":
+        return build_label_aware(AutoModel.from_config(tiny_config()), tokenizer, list(labels))
     return AutoModelForSequenceClassification.from_config(tiny_config(num_labels=len(labels)))
 
 

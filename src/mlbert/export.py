@@ -173,7 +173,7 @@ def model_card(
     int8_fp32_nodes: Sequence[str] = (),
 ) -> str:
     """A Hugging Face model card: files, how to use them, parity, the params and the scores."""
-    label_aware = params["model"].get("head") in ("label_aware", "label_attention")
+    label_aware = params["model"].get("head") == "label_aware"
     file_rows = "\n".join(f"| `{name}` | {FILE_ROLES.get(name, '')} |" for name in files)
     rows = "\n".join(
         f"| {split} | {metrics[split]['n_examples']} | "

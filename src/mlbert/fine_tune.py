@@ -21,7 +21,7 @@ from .checkpoints import (
     run_fingerprint,
     top_epochs,
 )
-from .label_aware import save_label_aware_config, uses_label_segment
+from .label_aware import save_label_aware_config
 from .labels import read_label_list
 from .losses import AsymmetricFocusing, positive_class_weights
 from .modeling import (
@@ -119,7 +119,7 @@ def fine_tune(params: Params) -> str | None:
         trainer.accelerator.wait_for_everyone()
         if not is_main:
             return None
-        if uses_label_segment(params.model.head):
+        if params.model.head == "label_aware":
             save_label_aware_config(model, STAGING_DIR)
         (STAGING_DIR / TRAINING_PARAMS_NAME).write_text(
             json.dumps({**training_params(params), "normalise": normalisation}, indent=2, default=str) + "\n",

@@ -6,12 +6,6 @@ relate each label to the words that evoke it. The label segment is added inside 
 inputs are tokenized exactly as for the plain head, and the same tokenizer, collator, `predict`
 and ONNX export serve both.
 
-`model.head: label_attention` adds, per label, one attention over the text's own tokens, queried
-by the label's state (after the per-emotion attention heads of the strongest published E-c
-systems): the scorer then reads the label's state beside what that label attended to. Its query
-projection starts at zero, so the attention starts as the plain mean of the text tokens, the
-pooling this sentence-embedding model was trained with.
-
 It is a plain `torch.nn.Module` around `AutoModel` (any BERT-family encoder); its folder holds
 the encoder's config.json with the prompt under MLBERT_KEYS and one model.safetensors.
 """
@@ -30,13 +24,6 @@ from .errors import LabelError
 HEAD_KEY = "mlbert_head"
 PROMPT_KEY = "mlbert_label_prompt"
 LABEL_AWARE = "label_aware"
-LABEL_ATTENTION = "label_attention"
-LABEL_HEADS = (LABEL_AWARE, LABEL_ATTENTION)
-
-
-def uses_label_segment(head: str) -> bool:
-    """Whether `model.head` is one of the heads built here (label names as a first segment)."""
-    return head in LABEL_HEADS
 
 
 def label_prompt(tokenizer: Any, labels: Sequence[str]) -> dict[str, Any]:
@@ -65,7 +52,7 @@ def label_prompt(tokenizer: Any, labels: Sequence[str]) -> dict[str, Any]:
 class LabelAwareClassifier(nn.Module):
     """Encoder + label segment + one shared scorer; `forward` returns logits (batch, labels)."""
 
-    def __init__(self, encoder: nn.Module, prompt: dict[str, Any], text_attention: bool = False):
+    def __init__(self, encoder: nn.Module, prompt: dict[str, Any]):
         super().__init__()
         self.encoder = encoder
         self.config = encoder.config
@@ -79,12 +66,7 @@ class LabelAwareClassifier(nn.Module):
         self.uses_token_types = getattr(encoder.config, "type_vocab_size", 1) > 1
         self.text_type_id = int(prompt["text_type_id"]) if self.uses_token_types else 0
         self.dropout = nn.Dropout(getattr(encoder.config, "hidden_dropout_prob", 0.1))
-        hidden_size = encoder.config.hidden_size
-        # label_attention: a query per label state; zero weights make the first attention uniform.
-        self.query = nn.Linear(hidden_size, hidden_size, bias=False) if text_attention else None
-        if self.query is not None:
-            nn.init.zeros_(self.query.weight)
-        self.scorer = nn.Linear(hidden_size * (2 if text_attention else 1), 1)
+        self.scorer = nn.Linear(encoder.config.hidden_size, 1)
 
     def forward(
         self,
@@ -106,43 +88,26 @@ class LabelAwareClassifier(nn.Module):
             inputs["token_type_ids"] = torch.cat(
                 [torch.zeros_like(ids[:, :prompt_length]), torch.full_like(text, self.text_type_id)], dim=1
             )
-        hidden = self.encoder(**inputs).last_hidden_state
-        label_states = torch.einsum("lp,bph->blh", self.pooling.to(hidden.dtype), hidden[:, :prompt_length])
-        if self.query is not None:
-            context = self._attend_to_text(label_states, hidden[:, prompt_length:], mask[:, prompt_length:])
-            label_states = torch.cat([label_states, context], dim=-1)
+        hidden = self.encoder(**inputs).last_hidden_state[:, :prompt_length]
+        label_states = torch.einsum("lp,bph->blh", self.pooling.to(hidden.dtype), hidden)
         logits = self.scorer(self.dropout(label_states)).squeeze(-1)
         return SequenceClassifierOutput(logits=logits)
 
-    def _attend_to_text(self, label_states: torch.Tensor, text: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per label, the text tokens' states weighted by their match with the label's query
-        (padding excluded): (batch, labels, hidden)."""
-        queries = self.query(label_states)
-        scores = torch.einsum("blh,bth->blt", queries, text) / text.shape[-1] ** 0.5
-        scores = scores.masked_fill(mask[:, None, :] == 0, torch.finfo(scores.dtype).min)
-        return torch.einsum("blt,bth->blh", scores.softmax(dim=-1), text)
 
-
-def build_label_aware(
-    encoder: nn.Module, tokenizer: Any, labels: Sequence[str], head: str = LABEL_AWARE
-) -> LabelAwareClassifier:
-    """A fresh label-aware classifier (`head`: label_aware or label_attention) on a pretrained
-    encoder, label maps set in its config."""
+def build_label_aware(encoder: nn.Module, tokenizer: Any, labels: Sequence[str]) -> LabelAwareClassifier:
+    """A fresh label-aware classifier on a pretrained encoder, label maps set in its config."""
     config = encoder.config
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
     config.problem_type = "multi_label_classification"
     prompt = label_prompt(tokenizer, labels)
-    if not uses_label_segment(head):
-        raise ValueError(f"build_label_aware: head must be one of {LABEL_HEADS}, not {head!r}")
-    setattr(config, HEAD_KEY, head)
+    setattr(config, HEAD_KEY, LABEL_AWARE)
     setattr(config, PROMPT_KEY, prompt)
-    return LabelAwareClassifier(encoder, prompt, text_attention=head == LABEL_ATTENTION)
+    return LabelAwareClassifier(encoder, prompt)
 
 
 def is_label_aware(config: Any) -> bool:
-    """Whether a saved model's config.json is one of the heads built here."""
-    return uses_label_segment(getattr(config, HEAD_KEY, None))
+    return getattr(config, HEAD_KEY, None) == LABEL_AWARE
 
 
 def save_label_aware_config(model: LabelAwareClassifier, folder: str | Path) -> None:
@@ -155,7 +120,6 @@ def load_label_aware(folder: str | Path, config: Any) -> LabelAwareClassifier:
     from safetensors.torch import load_file
     from transformers import AutoModel
 
-    text_attention = getattr(config, HEAD_KEY) == LABEL_ATTENTION
-    model = LabelAwareClassifier(AutoModel.from_config(config), getattr(config, PROMPT_KEY), text_attention)
+    model = LabelAwareClassifier(AutoModel.from_config(config), getattr(config, PROMPT_KEY))
     model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
     return model.eval()

@@ -117,16 +117,16 @@ def position_limit(config: Any) -> int | None:
 
 def load_classifier_for_training(source: ModelSource, labels: list[str], head: str = "cls", tokenizer: Any = None) -> Any:
     """A fresh multi-label head on the pretrained encoder: `cls` (AutoModelForSequenceClassification)
-    or `label_aware` / `label_attention` (label_aware.LabelAwareClassifier, which needs the tokenizer).
+    or `label_aware` (label_aware.LabelAwareClassifier, which needs the tokenizer).
 
     Weights load from safetensors only, unless `model.allow_pickle_weights` says otherwise.
     """
     from transformers import AutoModel, AutoModelForSequenceClassification
 
-    from .label_aware import build_label_aware, uses_label_segment
+    if head == "label_aware":
+        from .label_aware import build_label_aware
 
-    if uses_label_segment(head):
-        return build_label_aware(_from_pretrained(AutoModel, source), tokenizer, labels, head)
+        return build_label_aware(_from_pretrained(AutoModel, source), tokenizer, labels)
     return _from_pretrained(
         AutoModelForSequenceClassification,
         source,
@@ -158,8 +158,6 @@ def _from_pretrained(auto_class: Any, source: ModelSource, **kwargs: Any) -> Any
 def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> None:
     """The label segment comes on top of `tokenize.max_length`: the sum must fit the model's
     position embeddings. A no-op for the plain head."""
-    from .label_aware import HEAD_KEY
-
     prompt = getattr(model, "prompt_ids", None)
     limit = position_limit(model.config)
     if prompt is None or limit is None:
@@ -168,7 +166,7 @@ def check_label_segment_fits(model: Any, max_length: int, model_name: str) -> No
     if total > limit:
         raise ParamsError(
             f"tokenize.max_length {max_length} plus the {len(prompt) - 1}-token label segment of "
-            f"model.head {getattr(model.config, HEAD_KEY)} is {total}, more than the {limit} tokens {model_name} accepts"
+            f"model.head label_aware is {total}, more than the {limit} tokens {model_name} accepts"
         )
 
 

@@ -30,7 +30,7 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 # auto: the SemEval files in prepare.dir, else the Hub's copy, else the bundled demo data set.
 SOURCES = ("auto", "semeval", "hub", "demo", "files")
-HEADS = ("cls", "label_aware", "label_attention")
+HEADS = ("cls", "label_aware")
 # The three scores the task is judged on, and their mean: one number for "good on all three at
 # once". Any of the four can pick the epoch kept (train.select_epoch_by) and be what threshold
 # tuning maximises (evaluate.objective).
@@ -178,7 +178,6 @@ class ModelParams:
     # cls: one linear layer on the [CLS] state (a standard AutoModelForSequenceClassification).
     # label_aware: the label names go in front of the text as a first segment and each label is
     # scored from its own tokens' states (SpanEmo, Alhuzali & Ananiadou, EACL 2021).
-    # label_attention: label_aware, plus per label one attention over the text tokens (label_aware.py).
     head: str = field(default="label_aware", metadata=_choices(*HEADS))
 
 
@@ -500,12 +499,12 @@ def _check_evaluation_schedule(own: TrainParams, training_args: dict[str, Any]) 
 
 
 def _check_activation_checkpointing(params: Params) -> None:
-    if params.model.head == "cls":
+    if params.model.head != "label_aware":
         return
     for name in ("activation_checkpointing", "gradient_checkpointing"):
         if params.train.training_args.get(name) is True:
             raise ParamsError(
-                f"train.{name}: the label-aware head (model.head: {params.model.head}) does not support activation "
+                f"train.{name}: the label-aware head (model.head: label_aware) does not support activation "
                 "checkpointing; the Trainer would fail when training starts (use model.head: cls, or leave it out)"
             )
 
