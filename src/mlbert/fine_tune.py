@@ -80,12 +80,11 @@ def fine_tune(params: Params) -> str | None:
             f"{trainable / 1e6:.1f}M of {total / 1e6:.1f}M parameters train"
         )
     decay = params.train.layer_lr_decay
-    depths = layer_depths(model, source.name) if decay < 1.0 else None
-    if depths and is_main:
-        bottom = max(depths.values())
+    lr_scales = layer_lr_scales(layer_depths(model, source.name), decay) if decay < 1.0 else None
+    if lr_scales and is_main:
         print(
             f"train: layer-wise learning rates: head {args.learning_rate:.3g}, each layer below x{decay:g}, "
-            f"embeddings {args.learning_rate * decay**bottom:.3g}"
+            f"embeddings {args.learning_rate * min(lr_scales.values()):.3g}"
         )
     collator = DataCollatorWithPadding(tokenizer)
     probe = {}
@@ -99,7 +98,7 @@ def fine_tune(params: Params) -> str | None:
         pos_weight=_pos_weight(params, data, labels, is_main),
         correlation_weight=params.train.label_correlation_weight,
         focusing=loss_focusing(params),
-        lr_scales=layer_lr_scales(depths, decay) if depths else None,
+        lr_scales=lr_scales,
         model=model,
         args=args,
         train_dataset=data["train"],

@@ -102,16 +102,14 @@ def multilabel_trainer_class() -> type:
             correlation_weight: float = 0.0,
             focusing: Any = None,
             lr_scales: dict[str, float] | None = None,
-            lr_scales_param: str = "train.layer_lr_decay",
             **kwargs: Any,
         ):
             super().__init__(*args, **kwargs)
             self.pos_weight = pos_weight
             self.correlation_weight = correlation_weight
             self.focusing = focusing
-            # Per parameter name, a multiple of the learning rate (scaled_parameter_groups), and
-            # the param that asked for it, named when the optimizer cannot take them.
-            self.lr_scales, self.lr_scales_param = lr_scales, lr_scales_param
+            # Per parameter name, a multiple of the learning rate (train.layer_lr_decay; scaled_parameter_groups).
+            self.lr_scales = lr_scales
 
         def create_optimizer(self, model=None):
             # Without scales the Trainer's own optimizer, untouched: the default run stays bit-identical.
@@ -124,8 +122,8 @@ def multilabel_trainer_class() -> type:
             owns_groups = {"params", "model", "optimizer_dict"} & set(optimizer_kwargs)
             if owns_groups or not (isinstance(optimizer_cls, type) and issubclass(optimizer_cls, torch.optim.Optimizer)):
                 raise ParamsError(
-                    f"{self.lr_scales_param} needs an optimizer that takes parameter groups; "
-                    f"train.optim {self.args.optim} builds its own. Set {self.lr_scales_param}: 1.0 or another optim"
+                    "train.layer_lr_decay needs an optimizer that takes parameter groups; "
+                    f"train.optim {self.args.optim} builds its own. Set train.layer_lr_decay: 1.0 or another optim"
                 )
             groups = scaled_parameter_groups(
                 target.named_parameters(),
