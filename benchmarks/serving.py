@@ -22,14 +22,14 @@ quantisation calibrated on 300 validation texts (never test).
 (weights quantised ahead, activations at run time) and fp32, with the export's own head on top.
 
 `--load` then starts `serve` (a real server process) on `--serve-backend` (default: what `serve`
-picks: `auto`, timed on this machine), once per `--serve-workers` value, and sends it every
+picks: `auto`, timed on this machine), once per `--serve-batching` value, and sends it every
 text of the split as its own request from `--clients` concurrent clients, each waiting for its
 answer before sending the next: throughput against the same backend's offline batch throughput
 above, latency percentiles, and how many texts the server batched together. `--litserve` adds the
 same load test on LitServe (benchmarks/litserve_app.py: same folder, backend, batch size and wait),
 the other server library `serve` could have been built on.
 
-    python benchmarks/serving.py --load --serve-workers 1 2     # one model worker, then two
+    python benchmarks/serving.py --load --serve-batching 4x4 1x32   # four batches of 4 in flight, then one of 32
     python benchmarks/serving.py --load --litserve              # serve and LitServe; pip install litserve
 """
 
@@ -40,6 +40,7 @@ import contextlib
 import http.client
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -309,11 +310,6 @@ class ServerProcess:
         self.log.close()
 
 
-def worker_flags(workers: int) -> list[str]:
-    """Several model workers on a small CPU: one thread each, or they fight over the cores."""
-    return ["--workers", str(workers), *(["--threads", "1"] if workers > 1 else [])]
-
-
 def load_test(port: int, texts: Sequence[str], clients: int) -> tuple[float, list[float]]:
     """Every text as its own request, from `clients` threads that each wait for an answer before
     sending again (keep-alive connections); the wall time and each request's latency in ms."""
@@ -363,14 +359,29 @@ class LoadResult(NamedTuple):
     texts_per_pass: float
 
 
-def serve_under_load(model: Path, backend: str, workers: int, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
-    """`serve` (a real server process) under the load test; the backend it ran (what `auto` chose
-    on this machine, or `backend`) and the texts per forward pass from its /metadata counters."""
+def batching_flags(value: str) -> str:
+    """`--serve-batching` values as server flags: `default` -> none, `4x8` -> `--workers 4 --max-batch-size 8`."""
+    if value in ("default", ""):
+        return ""
+    workers, _, batch = value.partition("x")
+    if not (workers.isdigit() and batch.isdigit() and int(workers) > 0 and int(batch) > 0):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected default or WORKERSxBATCH, e.g. 4x4")
+    return f"--workers {int(workers)} --max-batch-size {int(batch)}"
+
+
+def checked_batching(value: str) -> str:
+    batching_flags(value)  # refused at parse time, before anything is measured
+    return value
+
+
+def serve_under_load(model: Path, backend: str, flags: str, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
+    """`serve` (a real server process, with the extra `flags`) under the load test; the backend it
+    ran (what `auto` chose on this machine, or `backend`) and the texts per forward pass from its
+    /metadata counters."""
     port = free_port()
-    flags = worker_flags(workers)
     server = ServerProcess(
         [sys.executable, "-m", "mlbert.serving", "--model", str(model), "--backend", backend, "--port", str(port),
-         "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *flags],
+         "--max-wait-ms", str(max_wait_ms), "--log-level", "warning", *shlex.split(flags)],
         port,
     )  # fmt: skip
     try:
@@ -382,19 +393,18 @@ def serve_under_load(model: Path, backend: str, workers: int, texts: Sequence[st
     finally:
         server.stop()
     per_pass = (after["texts"] - before["texts"]) / max(after["batches"] - before["batches"], 1)
-    return LoadResult(f"`serve --backend {backend} {' '.join(flags)}`", served_by, seconds, latencies, per_pass)
+    return LoadResult(f"`serve --backend {backend}{' ' + flags if flags else ''}`", served_by, seconds, latencies, per_pass)
 
 
-def litserve_under_load(model: Path, backend: str, workers: int, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
+def litserve_under_load(model: Path, backend: str, flags: str, texts: Sequence[str], clients: int, max_wait_ms: float) -> LoadResult:
     """The same load test on LitServe (benchmarks/litserve_app.py) with the same backend, batch
     size and wait; the texts per forward pass from the batch log its worker writes."""
     port = free_port()
-    flags = worker_flags(workers)
     with tempfile.TemporaryDirectory(prefix="litserve-") as scratch:
         batch_log = Path(scratch) / "batches.txt"
         server = ServerProcess(
             [sys.executable, str(Path(__file__).with_name("litserve_app.py")), "--model", str(model), "--backend", backend,
-             "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--batch-log", str(batch_log), *flags],
+             "--port", str(port), "--max-wait-ms", str(max_wait_ms), "--batch-log", str(batch_log), *shlex.split(flags)],
             port,
         )  # fmt: skip
         try:
@@ -404,7 +414,7 @@ def litserve_under_load(model: Path, backend: str, workers: int, texts: Sequence
         finally:
             server.stop()
         sizes = [int(size) for size in batch_log.read_text().split()[warm_up:]]
-    return LoadResult(f"LitServe `{' '.join(flags)}`", backend, seconds, latencies, sum(sizes) / max(len(sizes), 1))
+    return LoadResult(f"LitServe `{flags or '(its defaults)'}`", backend, seconds, latencies, sum(sizes) / max(len(sizes), 1))
 
 
 def print_load_results(results: Sequence[LoadResult], texts: int, clients: int, max_wait_ms: float, offline: dict[str, float]) -> None:
@@ -436,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients of the load test")
     parser.add_argument("--serve-backend", choices=tuple(OFFLINE_ROW), help="`serve --backend` in the load test (default: its auto)")
     parser.add_argument(
-        "--serve-workers", type=int, nargs="+", default=[1],
-        help="`serve --workers`: one load test per value (default: 1); several workers run one thread each",
+        "--serve-batching", nargs="+", type=checked_batching, default=["default", "1x32"], metavar="WORKERSxBATCH",
+        help="one load test per value: `default` (serve's own defaults) or WORKERSxBATCH, e.g. 1x32 for `--workers 1 "
+        "--max-batch-size 32`, one batch of up to 32 texts at a time (the defaults before 2026-12-05); default: default 1x32",
     )  # fmt: skip
     parser.add_argument("--max-wait-ms", type=float, default=5.0, help="`serve --max-wait-ms` in the load test")
     parser.add_argument(
@@ -525,13 +536,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"- {name}: {len(texts) / in_order:.0f} in file order, {len(texts) / by_length:.0f} sorted by length")
     if args.load:
         results = [
-            serve_under_load(args.model, args.serve_backend or "auto", workers, raw_texts, args.clients, args.max_wait_ms)
-            for workers in args.serve_workers
+            serve_under_load(args.model, args.serve_backend or "auto", flags, raw_texts, args.clients, args.max_wait_ms)
+            for flags in map(batching_flags, args.serve_batching)
         ]
         if args.litserve:  # the other server library, on the backend `serve` ran
             results += [
-                litserve_under_load(args.model, results[0].backend, workers, raw_texts, args.clients, args.max_wait_ms)
-                for workers in args.serve_workers
+                litserve_under_load(args.model, results[0].backend, flags, raw_texts, args.clients, args.max_wait_ms)
+                for flags in map(batching_flags, args.serve_batching)
             ]
         print_load_results(results, len(raw_texts), args.clients, args.max_wait_ms, per_second_of)
     return 0

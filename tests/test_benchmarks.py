@@ -7,6 +7,7 @@ report is read from the metrics.json the evaluate stage writes for the tiny mode
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import importlib.util
 import json
@@ -216,20 +217,33 @@ def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_t
     ) == 0  # fmt: skip
     output = capsys.readouterr().out
     assert "Under load: 3 concurrent clients, one text per request, 12 requests, max wait 5 ms" in output
-    [row] = table(output, "| server | backend | texts/s | of offline")
-    # `serve` chose its backend by timing, and the benchmark names what it chose.
-    assert row[:2] == ["`serve --backend auto --workers 1`", row[1]] and row[1] in ("openvino-int8", "onnx-int8", "onnx", "torch")
-    per_second, share, p50, p95, p99, per_pass = numbers(row[2:])
-    assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
+    defaults, one_worker = table(output, "| server | backend | texts/s | of offline")
+    # `serve` chose its backend by timing, and the benchmark names what it chose: its own defaults
+    # first, then one batch of up to 32 at a time (the protocol of the earlier tables).
+    assert defaults[:2] == ["`serve --backend auto`", defaults[1]] and defaults[1] in ("openvino-int8", "onnx-int8", "onnx", "torch")
+    assert one_worker[:2] == ["`serve --backend auto --workers 1 --max-batch-size 32`", defaults[1]]
+    for row in (defaults, one_worker):
+        per_second, share, p50, p95, p99, per_pass = numbers(row[2:])
+        assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
+
+
+def test_serving_batching_values_become_serve_flags_and_bad_ones_are_refused():
+    serving = script("serving")
+    assert serving.batching_flags("default") == ""
+    assert serving.batching_flags("4x8") == "--workers 4 --max-batch-size 8"
+    for bad in ("4", "0x4", "4x", "fourx4"):
+        with pytest.raises(argparse.ArgumentTypeError, match="expected default or WORKERSxBATCH"):
+            serving.batching_flags(bad)
 
 
 def test_serving_litserve_runs_the_same_load_test_on_litserve_with_the_backend_serve_ran(exported, prepared, capsys):
     assert script("serving").main(
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--load", "--litserve",
-         "--clients", "3", "--serve-backend", "onnx"]
+         "--clients", "3", "--serve-backend", "onnx", "--serve-batching", "1x32"]
     ) == 0  # fmt: skip
     rows = table(capsys.readouterr().out, "| server | backend | texts/s | of offline")
-    assert [row[:2] for row in rows] == [["`serve --backend onnx --workers 1`", "onnx"], ["LitServe `--workers 1`", "onnx"]]
+    expected = [["`serve --backend onnx --workers 1 --max-batch-size 32`", "onnx"], ["LitServe `--workers 1 --max-batch-size 32`", "onnx"]]
+    assert [row[:2] for row in rows] == expected
     per_second, share, p50, p95, p99, per_pass = numbers(rows[1][2:])
     assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
 

@@ -202,6 +202,18 @@ def test_a_client_that_waits_for_a_go_ahead_is_refused_before_it_sends_the_body(
     assert head.startswith("HTTP/1.1 413")
 
 
+def test_on_a_cpu_the_server_keeps_several_small_batches_in_flight_unless_told_otherwise(model_dir):
+    from mlbert.serving import CPU_BATCHING, GPU_BATCHING, batching_for_device, parse_args
+
+    on_cpu = batching_for_device(parse_args(["--model", str(model_dir), "--device", "cpu"]))
+    assert (on_cpu.max_batch_size, on_cpu.workers) == (CPU_BATCHING["max_batch_size"], CPU_BATCHING["workers"]) == (4, 4)
+    told = batching_for_device(parse_args(["--model", str(model_dir), "--device", "cpu", "--workers", "1", "--max-batch-size", "32"]))
+    assert (told.max_batch_size, told.workers) == (32, 1)
+    if torch_sees_a_gpu():  # on a GPU, one big batch at a time, unless told otherwise
+        on_gpu = batching_for_device(parse_args(["--model", str(model_dir), "--workers", "2"]))
+        assert (on_gpu.max_batch_size, on_gpu.workers) == (GPU_BATCHING["max_batch_size"], 2)
+
+
 def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert server.request("GET", "/health") == (200, {"status": "ok"})
     status, meta = server.request("GET", "/metadata")
@@ -215,8 +227,9 @@ def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
 
 
 def test_sigterm_answers_the_request_in_flight_before_exiting(model_dir):
-    # A long batching wait keeps the request in flight while the signal arrives.
-    server = Server(model_dir, "--max-wait-ms", "5000")
+    # A long batching wait, with room in the batch for more texts, keeps the request in flight
+    # while the signal arrives.
+    server = Server(model_dir, "--max-wait-ms", "5000", "--max-batch-size", "32")
     answer = {}
     try:
         client = threading.Thread(target=lambda: answer.update(result=server.predict({"texts": TEXTS})))

@@ -12,11 +12,12 @@ import pytest
 import torch
 from tiny_models import tiny_config
 
+from mlbert.devices import available_cores
 from mlbert.export import write_onnx_files, write_openvino_file
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
 from mlbert.openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS
-from mlbert.prediction import available_backends, load
+from mlbert.prediction import available_backends, load, threads_per_pass
 
 LABELS = ["anger", "joy", "very_sad"]
 TEXTS = ["I am so happy today!", "This is awful", "meh", "what a long and winding sentence this one is, truly"]
@@ -264,6 +265,20 @@ def test_a_missing_backend_file_is_named(exported, tmp_path):
         load(folder, backend="onnx-int8")
     with pytest.raises(ValueError, match="unknown backend 'tensorrt'"):
         load(folder, backend="tensorrt")
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="two streams of one thread need two cores")
+def test_two_openvino_workers_of_one_thread_each_get_a_stream_each(exported):
+    # OpenVINO counts the threads of all its streams together: given one for two streams it
+    # compiled a single stream, and two server workers took turns on one core.
+    assert load(exported, backend="openvino-int8", threads=1, concurrency=2).batches_at_once == 2
+
+
+def test_several_onnxruntime_or_pytorch_passes_at_once_share_the_cores_unless_told_otherwise():
+    assert threads_per_pass(None, 4, cores=2) == 1  # four server workers on two cores: one thread each
+    assert threads_per_pass(None, 2, cores=16) == 8
+    assert threads_per_pass(3, 4, cores=2) == 3  # asked for: as asked
+    assert threads_per_pass(None, 1, cores=2) is None and threads_per_pass(None, None, cores=2) is None  # the runtime's default
 
 
 def test_the_openvino_backend_answers_threads_calling_it_at_once_each_with_its_own_texts(exported):

@@ -75,3 +75,10 @@ def device_for_backend(requested: str, backend: str | None, present: Sequence[st
     raise DeviceError(
         f"device {device} needs the torch backend, and this folder has none ({', '.join(present)}); use device cpu"
     )
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on (a container's or taskset's share, not the machine's)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

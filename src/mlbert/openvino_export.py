@@ -60,15 +60,22 @@ def openvino_forward(path: Path, threads: int | None = None, streams: int | None
     `streams`: how many batches the model runs at the same time, each on its share of the threads;
     None: OpenVINO's throughput mode, which picks the number for this CPU (two on a 2-core one,
     where it labels a long list 12-14% faster than one stream with both threads; docs/serving.md).
-    One stream gives one batch every thread: the lowest latency for a single call."""
+    One stream gives one batch every thread: the lowest latency for a single call.
+
+    `threads`: with `streams` named, the threads of each stream (OpenVINO counts all streams'
+    threads together, and given fewer threads than streams it falls back to one stream: two
+    workers of one thread each would take turns on one core); in throughput mode, a cap on all
+    of them. None: every core this process may use."""
     import threading
 
     import openvino as ov
 
+    from .devices import available_cores
+
     hint = {"PERFORMANCE_HINT": "THROUGHPUT"} if streams is None else {"NUM_STREAMS": streams}
     config: dict[str, Any] = {**COMPILE_CONFIG, **hint}
     if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
+        config["INFERENCE_NUM_THREADS"] = threads if streams is None else min(threads * streams, available_cores())
     compiled = ov.Core().compile_model(str(path), "CPU", config)
     names = [port.get_any_name() for port in compiled.inputs]
     output = compiled.outputs[0]

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .backend_choice import Forward, Runner, auto_backend
-from .devices import AUTO, CPU, GPU_BACKENDS, device_for_backend
+from .devices import AUTO, CPU, GPU_BACKENDS, available_cores, device_for_backend
 from .errors import ModelFolderError
 from .labels import config_labels
 from .manifest import check_files, read_manifest
@@ -164,10 +164,12 @@ def load(
 ) -> Classifier:
     """Load an exported folder (or a trained model folder) with `backend`; None or "auto": the
     backend the folder holds that is fastest on this machine, timed on first use and then cached
-    (backend_choice.py). `threads` caps the CPU threads of the forward pass; `concurrency` is how
-    many threads may call it at once (a server's model workers; OpenVINO compiles that many
-    streams). None: what labels a long list fastest (OpenVINO's throughput mode, which
-    `predict_proba` keeps busy with several batches at once). `device`: where the torch
+    (backend_choice.py). `concurrency` is how many threads may call the forward pass at once (a
+    server's model workers; OpenVINO compiles that many streams, at most one per core); None: what
+    labels a long list fastest (OpenVINO's throughput mode, which `predict_proba` keeps busy with
+    several batches at once). `threads`: CPU threads for one forward pass when `concurrency` is
+    given (left None, the cores are shared among the passes), else a cap on all the model's threads
+    (OpenVINO's throughput mode then fits its streams inside it). `device`: where the torch
     backend runs (devices.py); with a GPU, `auto` loads the torch backend there, untimed, since
     no CPU runtime comes near a GPU."""
     from transformers import AutoConfig, AutoTokenizer
@@ -222,6 +224,8 @@ def _runner(
     folder: Path, backend: str, config: Any, threads: int | None, concurrency: int | None, device: str
 ) -> Runner:
     """One backend of `folder`, loaded."""
+    if backend != "openvino-int8" and device == CPU:  # OpenVINO shares its threads among its streams itself
+        threads = threads_per_pass(threads, concurrency, available_cores())
     try:
         if backend == "torch":
             model = load_torch_model(folder, config).to(device)
@@ -235,6 +239,17 @@ def _runner(
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
             "the file is damaged or incomplete: export the model again"
         ) from error
+
+
+def threads_per_pass(threads: int | None, concurrency: int | None, cores: int) -> int | None:
+    """CPU threads for one forward pass of onnxruntime or PyTorch: as asked; else, with several
+    passes at once, the cores shared among them (at least one each), since each pass would
+    otherwise start a thread per core and the passes would fight over the cores (onnx-int8 under
+    load with four workers: 279 texts/s with two threads each, 338 with one, docs/serving.md);
+    else None, the runtime's own default."""
+    if threads is not None or not concurrency or concurrency <= 1:
+        return threads
+    return max(1, cores // concurrency)
 
 
 def load_classifier(folder: str | Path) -> Classifier:
