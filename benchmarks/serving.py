@@ -369,6 +369,19 @@ def batching_flags(value: str) -> str:
     return f"--workers {int(workers)} --max-batch-size {int(batch)}"
 
 
+def litserve_flags(value: str) -> str:
+    """The same batching for LitServe (`default`: serve's CPU defaults, spelt out), whose workers are
+    processes: with several, each gets its share of the cores, as serve's passes do."""
+    from mlbert.devices import available_cores
+    from mlbert.serving import CPU_BATCHING
+
+    if value in ("default", ""):
+        value = f"{CPU_BATCHING['workers']}x{CPU_BATCHING['max_batch_size']}"
+    flags = batching_flags(value)
+    workers = int(value.partition("x")[0])
+    return flags + (f" --threads {max(1, available_cores() // workers)}" if workers > 1 else "")
+
+
 def checked_batching(value: str) -> str:
     batching_flags(value)  # refused at parse time, before anything is measured
     return value
@@ -542,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.litserve:  # the other server library, on the backend `serve` ran
             results += [
                 litserve_under_load(args.model, results[0].backend, flags, raw_texts, args.clients, args.max_wait_ms)
-                for flags in map(batching_flags, args.serve_batching)
+                for flags in map(litserve_flags, args.serve_batching)
             ]
         print_load_results(results, len(raw_texts), args.clients, args.max_wait_ms, per_second_of)
     return 0

@@ -219,9 +219,10 @@ def test_serving_load_test_runs_a_real_server_and_reports_its_share_of_offline_t
     assert "Under load: 3 concurrent clients, one text per request, 12 requests, max wait 5 ms" in output
     defaults, one_worker = table(output, "| server | backend | texts/s | of offline")
     # `serve` chose its backend by timing, and the benchmark names what it chose: its own defaults
-    # first, then one batch of up to 32 at a time (the protocol of the earlier tables).
-    assert defaults[:2] == ["`serve --backend auto`", defaults[1]] and defaults[1] in ("openvino-int8", "onnx-int8", "onnx", "torch")
-    assert one_worker[:2] == ["`serve --backend auto --workers 1 --max-batch-size 32`", defaults[1]]
+    # first, then one batch of up to 32 at a time (the protocol of the earlier tables). Each setting
+    # times the backends as it runs them, so on a tiny model the two may choose differently.
+    assert [defaults[0], one_worker[0]] == ["`serve --backend auto`", "`serve --backend auto --workers 1 --max-batch-size 32`"]
+    assert {defaults[1], one_worker[1]} <= {"openvino-int8", "onnx-int8", "onnx", "torch"}
     for row in (defaults, one_worker):
         per_second, share, p50, p95, p99, per_pass = numbers(row[2:])
         assert per_second > 0 and share > 0 and 0 < p50 <= p95 <= p99 and 1 <= per_pass <= 3
@@ -234,6 +235,12 @@ def test_serving_batching_values_become_serve_flags_and_bad_ones_are_refused():
     for bad in ("4", "0x4", "4x", "fourx4"):
         with pytest.raises(argparse.ArgumentTypeError, match="expected default or WORKERSxBATCH"):
             serving.batching_flags(bad)
+    # LitServe gets the same batching, serve's defaults spelt out, and its worker processes share the cores.
+    from mlbert.devices import available_cores
+
+    share = max(1, available_cores() // 4)
+    assert serving.litserve_flags("default") == f"--workers 4 --max-batch-size 4 --threads {share}"
+    assert serving.litserve_flags("1x32") == "--workers 1 --max-batch-size 32"
 
 
 def test_serving_litserve_runs_the_same_load_test_on_litserve_with_the_backend_serve_ran(exported, prepared, capsys):

@@ -248,9 +248,11 @@ def test_sigterm_answers_the_request_in_flight_before_exiting(model_dir):
     assert code in (0, -signal.SIGTERM) and "Traceback" not in errors, errors
 
 
-def test_a_folder_that_is_not_a_model_fails_in_one_line_before_listening(tmp_path):
+@pytest.mark.parametrize("device", [[], ["--device", "cuda"]])
+def test_a_folder_that_is_not_a_model_fails_in_one_line_before_listening(tmp_path, device):
+    # Named as not a model folder, also when a GPU is asked for (not as a folder without a GPU backend).
     result = subprocess.run(
-        [sys.executable, "-m", "mlbert.serving", "--model", str(tmp_path), "--port", str(free_port())],
+        [sys.executable, "-m", "mlbert.serving", "--model", str(tmp_path), "--port", str(free_port()), *device],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert result.returncode == 1
@@ -263,6 +265,7 @@ def test_a_folder_that_is_not_a_model_fails_in_one_line_before_listening(tmp_pat
         (["--max-texts", "0"], "--max-texts must be at least 1"),
         (["--max-wait-ms", "-1"], "--max-wait-ms must be at least 0"),
         (["--workers", "0"], "--workers must be at least 1"),
+        (["--max-batch-size", "0"], "--max-batch-size must be at least 1"),
     ],
 )
 def test_limits_out_of_range_are_refused_naming_the_flag(flags, message):

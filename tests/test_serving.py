@@ -17,7 +17,7 @@ from mlbert.export import write_onnx_files, write_openvino_file
 from mlbert.label_aware import build_label_aware, label_prompt, save_label_aware_config
 from mlbert.onnx_export import INT8_FILE, ONNX_FILE, UNFUSED_AT_LOAD, ffn_output_nodes, quantize_onnx
 from mlbert.openvino_export import OPENVINO_FILE, OPENVINO_WEIGHTS
-from mlbert.prediction import available_backends, load, threads_per_pass
+from mlbert.prediction import available_backends, load, share_cores
 
 LABELS = ["anger", "joy", "very_sad"]
 TEXTS = ["I am so happy today!", "This is awful", "meh", "what a long and winding sentence this one is, truly"]
@@ -275,10 +275,21 @@ def test_two_openvino_workers_of_one_thread_each_get_a_stream_each(exported):
 
 
 def test_several_onnxruntime_or_pytorch_passes_at_once_share_the_cores_unless_told_otherwise():
-    assert threads_per_pass(None, 4, cores=2) == 1  # four server workers on two cores: one thread each
-    assert threads_per_pass(None, 2, cores=16) == 8
-    assert threads_per_pass(3, 4, cores=2) == 3  # asked for: as asked
-    assert threads_per_pass(None, 1, cores=2) is None and threads_per_pass(None, None, cores=2) is None  # the runtime's default
+    # (threads per pass, passes a long list runs at once)
+    assert share_cores(None, 4, cores=2) == (1, 2)  # four server workers on two cores: one thread each, two busy
+    assert share_cores(None, 2, cores=16) == (8, 2)
+    assert share_cores(3, 4, cores=2) == (3, 1)  # asked for: as asked
+    assert share_cores(1, 4, cores=16) == (1, 4)
+    assert share_cores(None, 1, cores=2) == (None, 1) and share_cores(None, None, cores=2) == (None, 1)  # the runtime's default
+    assert share_cores(2, None, cores=2) == (2, 1)
+
+
+def test_auto_times_onnxruntime_with_as_many_passes_at_once_as_the_server_runs(exported):
+    # Timed one pass of one thread at a time, onnxruntime would be compared with OpenVINO's
+    # streams at a fraction of the cores it gets under the server's workers.
+    _, at_once = share_cores(None, 4, available_cores())
+    assert load(exported, backend="onnx-int8", concurrency=4).batches_at_once == at_once
+    assert load(exported, backend="onnx-int8").batches_at_once == 1
 
 
 def test_the_openvino_backend_answers_threads_calling_it_at_once_each_with_its_own_texts(exported):

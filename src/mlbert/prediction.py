@@ -224,16 +224,17 @@ def _runner(
     folder: Path, backend: str, config: Any, threads: int | None, concurrency: int | None, device: str
 ) -> Runner:
     """One backend of `folder`, loaded."""
+    at_once = 1
     if backend != "openvino-int8" and device == CPU:  # OpenVINO shares its threads among its streams itself
-        threads = threads_per_pass(threads, concurrency, available_cores())
+        threads, at_once = share_cores(threads, concurrency, available_cores())
     try:
         if backend == "torch":
             model = load_torch_model(folder, config).to(device)
-            return Runner(torch_forward(model, threads), model)
+            return Runner(torch_forward(model, threads), model, batches_at_once=at_once)
         if backend == "openvino-int8":
             forward, streams = openvino_forward(folder / OPENVINO_FILE, threads, streams=concurrency)
             return Runner(forward, batches_at_once=streams)
-        return Runner(onnx_forward(folder / BACKEND_FILES[backend], threads))
+        return Runner(onnx_forward(folder / BACKEND_FILES[backend], threads), batches_at_once=at_once)
     except Exception as error:  # safetensors, onnxruntime and OpenVINO have their own error types
         raise ModelFolderError(
             f"{folder / BACKEND_FILES[backend]} cannot be loaded ({type(error).__name__}: {str(error)[:300]}); "
@@ -241,15 +242,21 @@ def _runner(
         ) from error
 
 
-def threads_per_pass(threads: int | None, concurrency: int | None, cores: int) -> int | None:
-    """CPU threads for one forward pass of onnxruntime or PyTorch: as asked; else, with several
-    passes at once, the cores shared among them (at least one each), since each pass would
-    otherwise start a thread per core and the passes would fight over the cores (onnx-int8 under
-    load with four workers: 279 texts/s with two threads each, 338 with one, docs/serving.md);
-    else None, the runtime's own default."""
-    if threads is not None or not concurrency or concurrency <= 1:
-        return threads
-    return max(1, cores // concurrency)
+def share_cores(threads: int | None, concurrency: int | None, cores: int) -> tuple[int | None, int]:
+    """For onnxruntime or PyTorch on the CPU: the threads of one forward pass, and how many passes
+    a long list runs at once (what `auto` times too, so that it compares these backends with
+    OpenVINO's streams on the same cores).
+
+    Threads: as asked; else, with several passes at once (`concurrency`, a server's workers), the
+    cores shared among them, at least one each, since each pass would otherwise start a thread
+    per core and the passes would fight over the cores (onnx-int8 under load with four workers:
+    279 texts/s with two threads each, 338 with one; docs/serving.md); else None, the runtime's
+    own default. Passes at once: as many as fill the cores, at most `concurrency`."""
+    if not concurrency or concurrency <= 1:
+        return threads, 1
+    if threads is None:
+        threads = max(1, cores // concurrency)
+    return threads, max(1, min(concurrency, cores // threads))
 
 
 def load_classifier(folder: str | Path) -> Classifier:

@@ -438,8 +438,10 @@ def batching_for_device(args: argparse.Namespace) -> ServeLimits:
     GPU (resolved as load() will: `--device` and the backend)."""
     from .launch import visible_gpus
 
-    backend = None if args.backend == "auto" else args.backend
-    if device_for_backend(args.device, backend, available_backends(args.model), visible_gpus()) == CPU:
+    backend, present = (None if args.backend == "auto" else args.backend), available_backends(args.model)
+    if not present:  # not a model folder: load() says so, naming it
+        return args.limits
+    if device_for_backend(args.device, backend, present, visible_gpus()) == CPU:
         return args.limits
     open_keys = {key: value for key, value in GPU_BATCHING.items() if getattr(args, key) is None}
     return replace(args.limits, **open_keys)
