@@ -359,14 +359,20 @@ class LoadResult(NamedTuple):
     texts_per_pass: float
 
 
-def batching_flags(value: str) -> str:
-    """`--serve-batching` values as server flags: `default` -> none, `4x8` -> `--workers 4 --max-batch-size 8`."""
+def parse_batching(value: str) -> tuple[int, int] | None:
+    """A `--serve-batching` value: `default` -> None (the server's own), `4x8` -> (4 workers, batches of 8)."""
     if value in ("default", ""):
-        return ""
+        return None
     workers, _, batch = value.partition("x")
     if not (workers.isdigit() and batch.isdigit() and int(workers) > 0 and int(batch) > 0):
         raise argparse.ArgumentTypeError(f"{value!r}: expected default or WORKERSxBATCH, e.g. 4x4")
-    return f"--workers {int(workers)} --max-batch-size {int(batch)}"
+    return int(workers), int(batch)
+
+
+def batching_flags(value: str) -> str:
+    """`--serve-batching` values as server flags: `default` -> none, `4x8` -> `--workers 4 --max-batch-size 8`."""
+    parsed = parse_batching(value)
+    return "" if parsed is None else f"--workers {parsed[0]} --max-batch-size {parsed[1]}"
 
 
 def litserve_flags(value: str) -> str:
@@ -375,15 +381,12 @@ def litserve_flags(value: str) -> str:
     from mlbert.devices import available_cores
     from mlbert.serving import CPU_BATCHING
 
-    if value in ("default", ""):
-        value = f"{CPU_BATCHING['workers']}x{CPU_BATCHING['max_batch_size']}"
-    flags = batching_flags(value)
-    workers = int(value.partition("x")[0])
-    return flags + (f" --threads {max(1, available_cores() // workers)}" if workers > 1 else "")
+    workers, batch = parse_batching(value) or (CPU_BATCHING["workers"], CPU_BATCHING["max_batch_size"])
+    return f"--workers {workers} --max-batch-size {batch}" + (f" --threads {max(1, available_cores() // workers)}" if workers > 1 else "")
 
 
 def checked_batching(value: str) -> str:
-    batching_flags(value)  # refused at parse time, before anything is measured
+    parse_batching(value)  # refused at parse time, before anything is measured
     return value
 
 
