@@ -97,6 +97,21 @@ def test_the_cache_key_changes_with_the_files_and_the_thread_settings(tmp_path):
     assert cache_key(folder, FILES, threads=None, concurrency=1) != key
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2+ CPUs and affinity")
+def test_the_cache_key_counts_the_cores_this_process_may_use(tmp_path):
+    # Under a taskset (or a container's CPU share) the timings differ from the whole machine's,
+    # so a choice measured on all cores is not reused on one.
+    folder = model_files(tmp_path / "export")
+    cores = os.sched_getaffinity(0)
+    key = cache_key(folder, FILES, threads=None, concurrency=1)
+    try:
+        os.sched_setaffinity(0, {min(cores)})
+        assert cache_key(folder, FILES, threads=None, concurrency=1) != key
+    finally:
+        os.sched_setaffinity(0, cores)
+    assert cache_key(folder, FILES, threads=None, concurrency=1) == key
+
+
 def test_a_remembered_choice_is_found_under_its_key_only(tmp_path, monkeypatch):
     monkeypatch.setenv("MLBERT_CACHE_DIR", str(tmp_path / "cache"))
     assert cached_choice("k1") is None

@@ -214,6 +214,22 @@ def test_on_a_cpu_the_server_keeps_several_small_batches_in_flight_unless_told_o
         assert (on_gpu.max_batch_size, on_gpu.workers) == (GPU_BATCHING["max_batch_size"], 2)
 
 
+def test_an_app_built_from_python_batches_for_where_its_model_runs(model_dir):
+    # create_app() without limits: the batching the CLI would pick for the classifier's device.
+    # Only /metadata is read, so a classifier relabelled as on a GPU stands in for one here.
+    import asyncio
+    from dataclasses import replace
+
+    from mlbert.serving import CPU_BATCHING, GPU_BATCHING, create_app
+
+    classifier = load(model_dir, backend="torch", device="cpu")
+    for device, batching in (("cpu", CPU_BATCHING), ("cuda:0", GPU_BATCHING)):
+        app = create_app(replace(classifier, device=device), model_dir).app  # inside the body-size limit
+        metadata = next(route.endpoint for route in app.routes if getattr(route, "path", None) == "/metadata")
+        limits = asyncio.run(metadata())["limits"]
+        assert {key: limits[key] for key in batching} == batching, device
+
+
 def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert server.request("GET", "/health") == (200, {"status": "ok"})
     status, meta = server.request("GET", "/metadata")

@@ -96,11 +96,13 @@ def cache_dir() -> Path:
 
 
 def cache_key(folder: Path, files: Mapping[str, str], threads: int | None, concurrency: int | None) -> str:
-    """What the measured speeds depend on: this CPU, the thread settings, the runtimes' versions,
-    and which model files the folder holds (size and modification time of each)."""
+    """What the measured speeds depend on: this CPU, how many of its cores this process may use (a
+    taskset or container share, not the machine's count), the thread settings, the runtimes'
+    versions, and which model files the folder holds (size and modification time of each)."""
     from importlib.metadata import PackageNotFoundError, version
 
     from .bf16 import machine_summary
+    from .devices import available_cores
 
     def installed(package: str) -> str | None:
         try:
@@ -115,7 +117,7 @@ def cache_key(folder: Path, files: Mapping[str, str], threads: int | None, concu
         "files": stats,
         "cpu": machine["cpu"],
         "cpu_flags": machine["cpu_flags"],
-        "cpus": os.cpu_count(),
+        "cpus": available_cores(),
         "threads": threads,
         "concurrency": concurrency,
         "runtimes": {package: installed(package) for package in RUNTIMES},

@@ -212,8 +212,15 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
     }
 
 
-def create_app(classifier: Classifier, folder: Path, limits: ServeLimits = ServeLimits()) -> Any:
-    """The ASGI app: FastAPI routes behind a body-size limit, the batcher started with the app."""
+def default_limits(device: str) -> ServeLimits:
+    """The request limits and the batching for a model running on `device` (cpu, cuda:N)."""
+    return ServeLimits(**(CPU_BATCHING if device == CPU else GPU_BATCHING))
+
+
+def create_app(classifier: Classifier, folder: Path, limits: ServeLimits | None = None) -> Any:
+    """The ASGI app: FastAPI routes behind a body-size limit, the batcher started with the app.
+    `limits` None: the defaults for where the classifier runs (default_limits)."""
+    limits = default_limits(classifier.device) if limits is None else limits
     state: dict[str, Any] = {}
 
     @asynccontextmanager
