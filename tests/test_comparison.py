@@ -114,3 +114,17 @@ def test_the_command_prints_a_table_with_one_row_per_metric(tmp_path, gold, monk
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| metric")]
     assert [row.split(" | ")[0].lstrip("| ") for row in rows] == list(COMPARED_METRICS)
     assert all("+0.0000 | [+0.0000, +0.0000]" in row for row in rows)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--seed", "-1"], "--seed must be at least 0"),
+        (["--samples", "99"], "--samples must be in 100..100000"),
+        (["--samples", "100000000"], "--samples must be in 100..100000"),  # would run for hours, silently
+    ],
+)
+def test_out_of_range_options_are_usage_errors_naming_the_option(flags, message, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        compare_main(["workspace", "workspace", *flags])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err

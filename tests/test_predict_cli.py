@@ -243,3 +243,25 @@ def test_a_csv_row_with_a_stray_delimiter_is_an_error_not_a_shifted_text(tmp_pat
     path.write_text("id,text\n1,fine\n2,wor,ld\n", encoding="utf-8")
     with pytest.raises(InputError, match="in.csv: .*Expected 2 fields in line 3, saw 3"):
         read_file(path, "text")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [([], "jsonl"), (["--output", "o.csv"], "csv"), (["--output", "o.JSONL"], "jsonl"), (["--output", "o.txt"], "jsonl"),
+     (["--format", "csv", "--output", "o.txt"], "csv"), (["--format", "csv"], "csv")],
+)  # fmt: skip
+def test_the_output_format_follows_the_output_suffix_unless_named(flags, expected):
+    assert parse_args(["a text", *flags]).format == expected
+
+
+def test_a_format_that_contradicts_the_output_suffix_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        parse_args(["a text", "--format", "csv", "--output", "o.jsonl"])
+    assert stopped.value.code == 2 and "--format csv but --output o.jsonl names jsonl" in capsys.readouterr().err
+
+
+def test_a_file_that_is_a_folder_or_a_pipe_is_named_as_such(tmp_path, capsys):
+    fails_with(capsys, ["--file", str(tmp_path)], f"--file {tmp_path}: is a folder; name a file")
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    fails_with(capsys, ["--file", str(pipe)], f"--file {pipe}: is not a regular file")

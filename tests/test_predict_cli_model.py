@@ -5,9 +5,11 @@ import csv
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,64 @@ def test_a_bad_row_late_in_a_file_stops_the_command_before_any_output(model_dir,
     assert cli.main(["--model", str(model_dir), "--file", str(path), "--output", str(output)]) == 1
     assert "row 10001 of column 'text' has no text" in capsys.readouterr().err
     assert not output.exists() and list(tmp_path.iterdir()) == [path]
+
+
+def test_a_folder_without_its_tokenizer_file_is_refused_not_labelled_as_unknown_words(damaged, capsys):
+    # Without tokenizer.json transformers builds a tokenizer of a few special tokens, every word
+    # would become [UNK], and the labels would be wrong without a word said.
+    (damaged / "tokenizer.json").unlink()
+    assert cli.main(["--model", str(damaged), "--backend", "torch", "a text"]) == 1
+    assert "the tokenizer has" in one_line_error(capsys.readouterr().err)
+
+
+def test_thresholds_for_labels_the_model_does_not_have_are_refused(damaged, capsys):
+    (damaged / "thresholds.json").write_text('{"default": 0.5, "per_label": {"surprise": 0.1}}', encoding="utf-8")
+    assert cli.main(["--model", str(damaged), "--backend", "torch", "a text"]) == 1
+    assert "per_label names label(s) ['surprise'] that the model does not have" in one_line_error(capsys.readouterr().err)
+
+
+def test_more_threads_than_cores_are_capped_with_a_warning(model_dir):
+    from mlbert.devices import available_cores
+    from mlbert.prediction import load
+
+    with pytest.warns(UserWarning, match=f"threads=100000 is more than the {available_cores()} cores"):
+        classifier = load(model_dir, backend="onnx" if (model_dir / "model.onnx").exists() else "torch", threads=100_000)
+    assert len(classifier.predict(TEXTS)) == len(TEXTS)
+
+
+def many_texts(tmp_path: Path, count: int) -> Path:
+    path = tmp_path / "many.txt"
+    path.write_text("".join(f"text number {i}, what a day\n" for i in range(count)), encoding="utf-8")
+    return path
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(model_dir, tmp_path):
+    # `predict --file big.txt | head -1`: no traceback when head closes the pipe.
+    process = subprocess.Popen(
+        [PREDICT, "--model", str(model_dir), "--file", str(many_texts(tmp_path, 5000))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    first = process.stdout.readline()
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141 and json.loads(first)["text"] == "text number 0, what a day"
+    assert "Traceback" not in err and "Error" not in err, err
+
+
+@pytest.mark.parametrize(("sent", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_killed_run_leaves_the_old_output_and_no_staging_file(model_dir, tmp_path, sent, code):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    output = folder / "predictions.jsonl"
+    output.write_text("old\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [PREDICT, "--model", str(model_dir), "--file", str(many_texts(tmp_path, 400_000)), "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:  # the staging file is being written
+        time.sleep(0.1)
+    process.send_signal(sent)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == code and "Traceback" not in err.decode(), err.decode()
+    assert list(folder.iterdir()) == [output] and output.read_text(encoding="utf-8") == "old\n"

@@ -6,7 +6,15 @@ import statistics
 
 import pytest
 
-from mlbert.seeds import Experiment, flatten, group_by_all_but_seed, scores_of, summary_table
+from mlbert.seeds import (
+    Experiment,
+    SeedSummaryError,
+    experiments_of,
+    flatten,
+    group_by_all_but_seed,
+    scores_of,
+    summary_table,
+)
 
 
 def experiment(rev: str, seed: int, lr: float, jaccard: float) -> Experiment:
@@ -42,3 +50,26 @@ def test_the_table_has_one_row_per_group_with_its_seeds():
     table = summary_table(groups).splitlines()
     assert table[0].startswith("| group | seeds | test jaccard")
     assert table[2].startswith("| (all the same but the seed) | 42, 43 | 0.5700 ± 0.0141 (0.5600–0.5800) |")
+
+
+def test_a_single_run_has_no_spread_rather_than_a_spread_of_zero():
+    (group,) = group_by_all_but_seed([experiment("a", 42, 1e-4, 0.58)])
+    assert group.summary("test.jaccard") == (0.58, None, 0.58, 0.58)
+    assert summary_table([group]).splitlines()[2].startswith("| (all the same but the seed) | 42 | 0.5800 (one run) |")
+
+
+@pytest.mark.parametrize("second", ["a", "rerun-of-a"])  # the same revision twice, or a rerun of its seed
+def test_two_runs_of_one_seed_are_refused_not_counted_as_two_seeds(second):
+    with pytest.raises(SeedSummaryError, match=f"a and {second} have the same seed \\(42\\)"):
+        group_by_all_but_seed([experiment("a", 42, 1e-4, 0.58), experiment(second, 42, 1e-4, 0.58)])
+
+
+def test_an_unknown_baseline_is_one_error_naming_it(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SeedSummaryError, match="cannot list the experiments of 'no-such-rev'"):
+        experiments_of("no-such-rev")

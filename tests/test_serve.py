@@ -282,6 +282,8 @@ def test_a_folder_that_is_not_a_model_fails_in_one_line_before_listening(tmp_pat
         (["--max-wait-ms", "-1"], "--max-wait-ms must be at least 0"),
         (["--workers", "0"], "--workers must be at least 1"),
         (["--max-batch-size", "0"], "--max-batch-size must be at least 1"),
+        (["--graceful-timeout", "nan"], "--graceful-timeout must be at least 0"),
+        (["--graceful-timeout", "-1"], "--graceful-timeout must be at least 0"),
     ],
 )
 def test_limits_out_of_range_are_refused_naming_the_flag(flags, message):

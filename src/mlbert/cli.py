@@ -19,10 +19,12 @@ import csv
 import io
 import json
 import os
+import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .devices import AUTO, DEVICE_HELP, DeviceError, parse_device
@@ -34,6 +36,8 @@ from .text_files import LONE_SURROGATE, TEXT_SUFFIXES, count_texts, text_chunks
 
 DEFAULT_MODEL_DIR = str(EXPORT_DIR)
 DEFAULT_TEXT_COLUMN = "text"
+FORMATS = ("jsonl", "csv")
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -50,7 +54,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--text-column", help=f"the column with the texts in a table --file (default: {DEFAULT_TEXT_COLUMN})"
     )
-    parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default: jsonl)")
+    parser.add_argument(
+        "--format", choices=FORMATS,
+        help="output format (default: csv for an --output ending in .csv, else jsonl)",
+    )  # fmt: skip
     parser.add_argument(
         "--no-csv-escape", dest="csv_escape", action="store_false",
         help="CSV: write cells starting with = + - @ tab or CR as they are, not with a leading ' "
@@ -67,7 +74,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
+    try:
+        args.format = output_format(args.format, args.output)
+    except ValueError as error:
+        parser.error(str(error))
     return args
+
+
+def output_format(asked: str | None, output: Path | None) -> str:
+    """The output format: as asked, else the one --output's suffix names, else jsonl. ValueError
+    where the two disagree (CSV in a file named .jsonl is a mistake someone finds later)."""
+    named = OUTPUT_SUFFIXES.get(output.suffix.lower()) if output is not None else None
+    if asked is not None and named is not None and asked != named:
+        raise ValueError(f"--format {asked} but --output {output} names {named}; make them agree")
+    return asked or named or "jsonl"
 
 
 def add_device_argument(parser: argparse.ArgumentParser) -> None:
@@ -291,6 +311,44 @@ def one_line(error: Exception) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        with sigterm_as_exit():  # killed, --output's staging file is removed and the old output stays
+            return label(args)
+    except KeyboardInterrupt:
+        print("predict: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader went away (`predict ... | head`): no traceback, and no more output. Python
+        # would flush stdout again at exit and fail the same way, so point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+
+@contextmanager
+def sigterm_as_exit() -> Iterator[None]:
+    """Within the block, SIGTERM (kill, a job scheduler) raises SystemExit(143), as Ctrl-C raises
+    KeyboardInterrupt, so the exception path removes --output's staging file (the stages do the
+    same in stage.py). The previous handler is back after it."""
+
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # only it may set handlers
+        yield
+        return
+
+    def exit_on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def label(args: argparse.Namespace) -> int:
+    """The work of `predict`, its errors as one line and exit code 1."""
+    try:
         check_output(args)
         if args.file is not None:
             path, column = file_and_column(args)
@@ -318,6 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Bootstrap resamplings: fewer give intervals that move with the seed; beyond the upper bound the
+# interval stops changing while the run takes minutes.
+MIN_SAMPLES, MAX_SAMPLES = 100, 100_000
+
+
 def compare_main(argv: list[str] | None = None) -> int:
     """`compare-runs A B`: b - a per metric on the same texts, with its paired-bootstrap interval.
 
@@ -334,11 +397,13 @@ def compare_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    if args.samples < 100:
-        parser.error("--samples must be at least 100")
+    if not MIN_SAMPLES <= args.samples <= MAX_SAMPLES:
+        parser.error(f"--samples must be in {MIN_SAMPLES}..{MAX_SAMPLES}")
+    if args.seed < 0:
+        parser.error("--seed must be at least 0")
     try:
         a, b = read_run(args.a, args.split), read_run(args.b, args.split)
-        result = paired_bootstrap(a, b, samples=args.samples, seed=args.seed)
+        result = paired_bootstrap(a, b, samples=args.samples, seed=args.seed, progress=True)
     except ComparisonError as error:
         print(f"compare-runs: error: {error}", file=sys.stderr)
         return 1

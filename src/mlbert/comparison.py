@@ -98,13 +98,18 @@ def scores(run: Run, rows: np.ndarray | None = None) -> dict[str, float]:
     return {metric: objective_score(gold, decided, metric) for metric in COMPARED_METRICS}
 
 
-def paired_bootstrap(a: Run, b: Run, samples: int = 2000, seed: int = 0, level: float = 0.95) -> dict[str, dict[str, float]]:
+def paired_bootstrap(
+    a: Run, b: Run, samples: int = 2000, seed: int = 0, level: float = 0.95, progress: bool = False
+) -> dict[str, dict[str, float]]:
     """Per metric: a's and b's score, b - a, and the `level` percentile interval of b - a over
-    `samples` resamplings of the texts (the same texts for both runs in each resampling)."""
+    `samples` resamplings of the texts (the same texts for both runs in each resampling);
+    `progress`: a bar over the resamplings on stderr."""
+    from tqdm.auto import trange
+
     check_same_texts(a, b)
     rng = np.random.default_rng(seed)
     draws = {metric: np.empty(samples) for metric in COMPARED_METRICS}
-    for k in range(samples):
+    for k in trange(samples, desc="bootstrap", unit="resample", disable=not progress, leave=False):
         rows = rng.integers(0, len(a.ids), len(a.ids))
         first, second = scores(a, rows), scores(b, rows)
         for metric in COMPARED_METRICS:

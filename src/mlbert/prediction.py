@@ -177,6 +177,7 @@ def load(
     from .launch import visible_gpus
 
     folder = Path(folder)
+    threads = usable_threads(threads)
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
     present = available_backends(folder)
@@ -203,6 +204,7 @@ def load(
     thresholds = read_thresholds(folder, labels, required=manifest is not None)  # cheap: before the weights
     normalise = from_config(config, folder)
     tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    check_vocabulary(folder, tokenizer, config)
 
     def build(name: str) -> Runner:
         return _runner(folder, name, config, threads, concurrency, device)
@@ -218,6 +220,35 @@ def load(
         runner.forward, tokenizer, labels, thresholds, backend, runner.model, normalise, choice,
         device=device, batches_at_once=runner.batches_at_once,
     )  # fmt: skip
+
+
+def check_vocabulary(folder: Path, tokenizer: Any, config: Any) -> None:
+    """ModelFolderError if the tokenizer cannot be the model's: far fewer tokens than the model's
+    embedding table (transformers builds a near-empty tokenizer when tokenizer.json is missing,
+    and every word would become [UNK]), or ids beyond the table."""
+    size, known = getattr(config, "vocab_size", None), len(tokenizer)
+    if not size:
+        return
+    if known < size // 2 or known > size:
+        raise ModelFolderError(
+            f"{folder}: the tokenizer has {known} tokens but the model's vocabulary has {size}; "
+            "a tokenizer file (tokenizer.json) is missing or belongs to another model: export the model again"
+        )
+
+
+def usable_threads(threads: int | None) -> int | None:
+    """`threads` checked, and at most the cores this process may use: more would only make the
+    threads take turns, and each onnxruntime or PyTorch thread costs memory (100,000 asked for
+    took 16 GB before answering)."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
+    cores = available_cores()
+    if threads > cores:
+        warnings.warn(f"threads={threads} is more than the {cores} cores this process may use; using {cores}", stacklevel=3)
+        return cores
+    return threads
 
 
 def _runner(
@@ -327,6 +358,9 @@ def read_thresholds(folder: Path, labels: Sequence[str], required: bool = False)
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
         per_label = saved.get("per_label") or {}
+        unknown = sorted(set(per_label) - set(labels))
+        if unknown:  # a threshold for a label the model lacks: thresholds.json is another model's
+            raise ModelFolderError(f"{path}: per_label names label(s) {unknown} that the model does not have ({', '.join(labels)})")
         values = [per_label[label] if label in per_label else saved["default"] for label in labels]
         thresholds = np.array(values, dtype=np.float32)
     except (ValueError, KeyError, TypeError, AttributeError) as error:

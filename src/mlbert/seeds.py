@@ -39,13 +39,25 @@ class Group:
     varying: dict[str, object]  # the params (other than the seed) that set this group apart
     members: list[Experiment] = field(default_factory=list)
 
-    def summary(self, key: str) -> tuple[float, float, float, float] | None:
-        """(mean, sample std, min, max) of `key` over the members that have it."""
+    def summary(self, key: str) -> tuple[float, float | None, float, float] | None:
+        """(mean, sample std, min, max) of `key` over the members that have it; the std is None
+        for a single run, which has no spread to measure."""
         values = [member.scores[key] for member in self.members if member.scores.get(key) is not None]
         if not values:
             return None
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        spread = statistics.stdev(values) if len(values) > 1 else None
         return statistics.fmean(values), spread, min(values), max(values)
+
+    def check_one_run_per_seed(self) -> None:
+        """SeedSummaryError if two members share a seed: a rerun of one seed (or one revision named
+        twice) is not another seed, and counting it would shrink the spread."""
+        by_seed: dict[str, list[str]] = {}
+        for member in self.members:
+            by_seed.setdefault(repr(member.params.get(SEED_KEYS[0])), []).append(member.rev)
+        repeated = {seed: revs for seed, revs in by_seed.items() if len(revs) > 1}
+        if repeated:
+            seed, revs = next(iter(repeated.items()))
+            raise SeedSummaryError(f"{' and '.join(revs)} have the same seed ({seed}); summarise one run per seed")
 
 
 def flatten(mapping: dict, prefix: str = "") -> dict[str, object]:
@@ -86,8 +98,11 @@ def experiments_of(baseline: str = "HEAD", repo: str = ".") -> list[str]:
     """The names of the experiments based on `baseline`, as `dvc exp ls` lists them."""
     from dvc.repo import Repo
 
-    with Repo(repo) as dvc_repo:
-        listed = dvc_repo.experiments.ls(rev=baseline)
+    try:
+        with Repo(repo) as dvc_repo:
+            listed = dvc_repo.experiments.ls(rev=baseline)
+    except Exception as error:  # dvc's own kinds: not a DVC repo, an unknown revision
+        raise SeedSummaryError(f"cannot list the experiments of {baseline!r} ({type(error).__name__}: {str(error)[:200]})") from error
     return [name or sha for entries in listed.values() for name, sha in entries]
 
 
@@ -100,6 +115,8 @@ def group_by_all_but_seed(experiments: Iterable[Experiment], seed_keys: Sequence
     for experiment in experiments:
         setting = {key: experiment.params.get(key) for key in varying}
         groups.setdefault(repr(sorted(setting.items())), Group(setting)).members.append(experiment)
+    for group in groups.values():
+        group.check_one_run_per_seed()
     return list(groups.values())
 
 
@@ -116,6 +133,16 @@ def summary_table(groups: Sequence[Group], split: str = "test") -> str:
         cells = []
         for metric in metrics:
             summary = group.summary(f"{split}.{metric}")
-            cells.append("n/a" if summary is None else f"{summary[0]:.4f} ± {summary[1]:.4f} ({summary[2]:.4f}–{summary[3]:.4f})")
+            cells.append(format_summary(summary))
         lines.append(f"| {name} | {seeds} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def format_summary(summary: tuple[float, float | None, float, float] | None) -> str:
+    """A table cell: "mean ± std (min–max)"; one run: its score and "(one run)"."""
+    if summary is None:
+        return "n/a"
+    mean, spread, low, high = summary
+    if spread is None:
+        return f"{mean:.4f} (one run)"
+    return f"{mean:.4f} ± {spread:.4f} ({low:.4f}–{high:.4f})"

@@ -200,7 +200,8 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
     params = manifest.get("params") or {}
     return {
         "labels": classifier.labels,
-        "thresholds": {label: float(t) for label, t in zip(classifier.labels, classifier.thresholds)},
+        # Rounded: stored as float32, 0.35 would read 0.3499999940395355.
+        "thresholds": {label: round(float(t), 6) for label, t in zip(classifier.labels, classifier.thresholds)},
         "base_model": (params.get("model") or {}).get("name"),
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
@@ -426,6 +427,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--threads must be at least 1")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be in 0..65535")
+    if not 0 <= args.graceful_timeout < 86_400:  # also refuses nan and inf
+        parser.error(f"--graceful-timeout must be at least 0 seconds and under a day, got {args.graceful_timeout}")
     try:
         args.limits = ServeLimits(
             args.max_texts,

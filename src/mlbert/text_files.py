@@ -33,11 +33,20 @@ def text_chunks(path: Path, text_column: str, chunk_size: int | None = None) -> 
     """The texts of `path` in order, in lists of at most `chunk_size` (default CHUNK_TEXTS);
     InputError naming the file and the line or row of the first problem."""
     if not path.is_file():
-        raise InputError(f"--file {path}: file not found")
+        raise InputError(f"--file {path}: {not_a_file(path)}")
     try:
         yield from _chunks(path, text_column, chunk_size or CHUNK_TEXTS)
     except OSError as error:  # read failures are about the input, whatever consumes the chunks
         raise InputError(f"--file {path}: cannot read it ({error.strerror or error})") from error
+
+
+def not_a_file(path: Path) -> str:
+    """Why `path`, which is not a regular file, cannot be read as --file."""
+    if path.is_dir():
+        return "is a folder; name a file"
+    if path.exists():  # a pipe or a device: --file is read twice (checked and counted, then labelled)
+        return "is not a regular file (a pipe or a device cannot be read twice, as --file is); send it on stdin instead"
+    return "file not found"
 
 
 def _chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[list[str]]:
