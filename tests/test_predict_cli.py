@@ -159,7 +159,14 @@ def test_a_byte_order_mark_is_not_part_of_the_first_text(tmp_path, suffix):
 def test_a_lone_surrogate_in_a_jsonl_text_is_a_clear_error(tmp_path):
     path = tmp_path / "in.jsonl"
     path.write_text('{"text": "fine"}\n{"text": "half an emoji \\ud83d"}\n', encoding="utf-8")
-    with pytest.raises(InputError, match=r"in.jsonl: row 2 of column 'text' holds '\\ud83d', half of a surrogate pair"):
+    with pytest.raises(InputError, match=r"in.jsonl: line 2 of column 'text' holds '\\ud83d', half of a surrogate pair"):
+        read_file(path, "text")
+
+
+def test_a_bad_jsonl_record_is_named_by_its_line_in_the_file_blank_lines_included(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "fine"}\n\n\n{"text": ""}\n', encoding="utf-8")
+    with pytest.raises(InputError, match="line 4 of column 'text' has no text"):
         read_file(path, "text")
 
 

@@ -142,9 +142,10 @@ def test_a_text_longer_than_the_model_takes_is_truncated_not_refused(server):
         (b'{"texts": ["a"], "threshold": 0.1}', 422, "threshold is not a field this endpoint takes"),
         (b"", 422, "the body is missing"),
         (b'{"texts": ["fine", "half an emoji \\ud83d"]}', 422, "texts[1] holds '\\ud83d', half of a surrogate pair"),
+        (b'{"texts": ["caf\xe9"]}', 400, "the body is not valid JSON: it must be UTF-8 text"),  # Latin-1 bytes
     ],
     ids=["not-json", "no-texts", "misnamed", "not-an-object", "not-a-list", "a-number", "a-null", "empty-list",
-         "blank-text", "too-many", "too-large", "extra-field", "empty-body", "lone-surrogate"],
+         "blank-text", "too-many", "too-large", "extra-field", "empty-body", "lone-surrogate", "not-utf8"],
 )  # fmt: skip
 def test_a_bad_request_gets_a_4xx_naming_the_problem(server, body, status, message):
     got, answer = server.request("POST", "/predict", body)
@@ -228,6 +229,11 @@ def test_an_app_built_from_python_batches_for_where_its_model_runs(model_dir):
         metadata = next(route.endpoint for route in app.routes if getattr(route, "path", None) == "/metadata")
         limits = asyncio.run(metadata())["limits"]
         assert {key: limits[key] for key in batching} == batching, device
+
+
+def test_a_wrong_method_or_path_keeps_its_usual_status(server):
+    assert server.request("GET", "/predict") == (405, {"detail": "Method Not Allowed"})
+    assert server.request("POST", "/no-such-path", b"{}") == (404, {"detail": "Not Found"})
 
 
 def test_health_metadata_and_openapi_describe_the_service(server, model_dir):

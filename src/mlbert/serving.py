@@ -31,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .cli import add_device_argument
 from .devices import CPU, device_for_backend
@@ -258,6 +259,16 @@ def create_app(classifier: Classifier, folder: Path, limits: ServeLimits | None 
             {"detail": message, "errors": json.loads(json.dumps(problems, default=str))},
             status_code=400 if not_json else 422,
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers a body it cannot decode (bytes that are not UTF-8) with a bare 400
+        # "There was an error parsing the body"; say what is wrong with it. Other errors (404,
+        # 405) keep their own detail.
+        detail = error.detail
+        if error.status_code == 400 and request.method == "POST":
+            detail = "the body is not valid JSON: it must be UTF-8 text"
+        return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
 
     @app.post("/predict", response_model=PredictResponse)
     async def predict(request: PredictRequest) -> dict[str, Any]:

@@ -54,11 +54,12 @@ def _chunks(path: Path, text_column: str, chunk_size: int) -> Iterator[list[str]
     if suffix in TEXT_SUFFIXES:
         texts: Iterable[str] = (text for _, text in _decoded_lines(path) if text.strip())
     elif suffix in (".csv", ".tsv"):
-        texts = _checked(_delimited_cells(path, text_column, "," if suffix == ".csv" else "\t"), path, text_column)
-    elif suffix == ".jsonl":
-        texts = _checked(_json_line_cells(path, text_column), path, text_column)
+        cells = _delimited_cells(path, text_column, "," if suffix == ".csv" else "\t")
+        texts = _checked(enumerate(cells, start=1), path, text_column)
+    elif suffix == ".jsonl":  # named by line, since blank lines are skipped
+        texts = _checked(_json_line_cells(path, text_column), path, text_column, unit="line")
     elif suffix == ".parquet":
-        texts = _checked(_parquet_cells(path, text_column), path, text_column)
+        texts = _checked(enumerate(_parquet_cells(path, text_column), start=1), path, text_column)
     else:
         raise InputError(f"--file {path}: unknown file type {suffix!r}; use .txt, {', '.join(TABLE_SUFFIXES)}")
     yield from _batched(texts, chunk_size)
@@ -99,20 +100,22 @@ def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
             yield number, text.removesuffix("\n").removesuffix("\r")
 
 
-def _checked(cells: Iterable[Any], path: Path, column: str) -> Iterator[str]:
-    """Each cell, which must be a non-blank string of valid Unicode; rows are counted from 1."""
-    row = 0
-    for row, value in enumerate(cells, start=1):
+def _checked(cells: Iterable[tuple[int, Any]], path: Path, column: str, unit: str = "row") -> Iterator[str]:
+    """Each cell, which must be a non-blank string of valid Unicode; `cells` are (number, value),
+    a problem named as "`unit` number" (rows are counted from 1, lines as in the file)."""
+    seen = False
+    for number, value in cells:
+        seen = True
         if not isinstance(value, str) or not value.strip():
-            raise InputError(f"--file {path}: row {row} of column {column!r} has no text ({value!r})")
+            raise InputError(f"--file {path}: {unit} {number} of column {column!r} has no text ({value!r})")
         surrogate = LONE_SURROGATE.search(value)
         if surrogate:
             raise InputError(
-                f"--file {path}: row {row} of column {column!r} holds {surrogate.group()!a}, half of a surrogate "
+                f"--file {path}: {unit} {number} of column {column!r} holds {surrogate.group()!a}, half of a surrogate "
                 "pair (a \\u escape without its other half), which is not valid Unicode"
             )
         yield value
-    if row == 0:
+    if not seen:
         raise InputError(f"--file {path}: no data rows (only a header, or nothing)")
 
 
@@ -153,7 +156,7 @@ def _delimited_cells(path: Path, column: str, delimiter: str) -> Iterator[Any]:
         raise
 
 
-def _json_line_cells(path: Path, column: str) -> Iterator[Any]:
+def _json_line_cells(path: Path, column: str) -> Iterator[tuple[int, Any]]:
     first = True
     for number, line in _decoded_lines(path):
         if not line.strip():
@@ -169,7 +172,7 @@ def _json_line_cells(path: Path, column: str) -> Iterator[Any]:
                 raise _missing_column(path, column, record)
             raise InputError(f"--file {path}: line {number} has no {column!r} key (keys: {', '.join(record)})")
         first = False
-        yield record[column]
+        yield number, record[column]
 
 
 def _parquet_cells(path: Path, column: str) -> Iterator[Any]:
