@@ -1,6 +1,7 @@
 """Every data source parses into (id, text, labels), and bad data is named by file and row."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from mlbert.data import (
     SEMEVAL_LABELS,
     DataError,
     cut_splits,
+    label_warnings,
     load_splits,
     read_semeval_file,
     read_splits,
@@ -272,3 +274,63 @@ def test_texts_shared_between_train_and_test_are_counted_ignoring_case_and_spaci
     params = own_files(tmp_path, train_file="train.csv", validation_file="train.csv", test_file="test.csv",
                        label_column="labels")  # fmt: skip
     assert shared_texts(load_splits(params)) == {"validation": 2, "test": 1}
+
+
+def test_one_label_is_a_yes_no_task_whose_held_out_parts_keep_its_rate(tmp_path):
+    rows = "".join(f"text {i},{int(i % 4 == 0)}\n" for i in range(40))  # 10 of 40 say yes
+    (tmp_path / "train.csv").write_text("text,spam\n" + rows)
+    splits = load_splits(own_files(tmp_path, train_file="train.csv", label_columns=["spam"]))
+    assert splits.labels == ["spam"] and (len(splits.train), len(splits.validation), len(splits.test)) == (28, 4, 8)
+    for frame in (splits.train, splits.validation, splits.test):
+        assert sum(labels == ["spam"] for labels in frame["labels"]) == len(frame) // 4
+
+
+@pytest.mark.parametrize(
+    ("rows", "fractions", "message"),
+    [
+        (2, {}, "2 row(s) cannot be split by prepare.validation_fraction 0.1 and prepare.test_fraction 0.2: that leaves 0 to train on"),
+        (10, {"validation_fraction": 0.49, "test_fraction": 0.49}, "leaves 0 to train on (test 5, validation 5)"),
+    ],
+)
+def test_fractions_that_leave_nothing_to_train_on_are_named(tmp_path, rows, fractions, message):
+    (tmp_path / "train.csv").write_text("text,a,b\n" + "".join(f"t{i},1,{i % 2}\n" for i in range(rows)))
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_splits(own_files(tmp_path, train_file="train.csv", label_columns=["a", "b"], **fractions))
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [('{"text": 42, "labels": "a"}', "not text but int 42"),
+     ('{"text": null, "labels": "a"}', "text is missing"),
+     ('{"text": "\\u00a0\\u200b", "labels": "a"}', "text is made only of invisible characters")],
+)  # fmt: skip
+def test_a_text_cell_that_is_not_a_text_says_what_it_is(tmp_path, record, problem):
+    (tmp_path / "train.jsonl").write_text('{"text": "fine", "labels": "a;b"}\n' + record + "\n")
+    params = own_files(tmp_path, train_file="train.jsonl", validation_file="train.jsonl", test_file="train.jsonl",
+                       label_column="labels")  # fmt: skip
+    with pytest.raises(DataError, match=re.escape(f"row 2 (id train-000002), column 'text': {problem}")):
+        load_splits(params)
+
+
+def test_a_label_column_named_twice_is_refused(tmp_path):
+    (tmp_path / "train.csv").write_text("text,joy,anger\nhi,1,0\n")
+    params = own_files(tmp_path, train_file="train.csv", validation_file="train.csv", test_file="train.csv",
+                       label_columns=["joy", "joy", "anger"])  # fmt: skip
+    with pytest.raises(DataError, match="prepare.label_columns names 'joy' more than once"):
+        load_splits(params)
+
+
+@pytest.mark.parametrize(("name", "message"), [("train.xlsx", "unknown file type '.xlsx'"), ("folder", "is a folder")])
+def test_a_train_file_of_an_unknown_type_or_a_folder_is_named_as_such(tmp_path, name, message):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "train.xlsx").write_bytes(b"PK\x03\x04 not a table")
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_splits(own_files(tmp_path, train_file=name, label_column="labels"))
+
+
+def test_labels_joined_by_a_comma_get_a_warning(tmp_path):
+    (tmp_path / "train.csv").write_text('text,labels\nhi,"anger,joy"\nho,joy\nha,anger\n')
+    params = own_files(tmp_path, train_file="train.csv", validation_file="train.csv", test_file="train.csv",
+                       label_column="labels")  # fmt: skip
+    warnings = label_warnings(load_splits(params))
+    assert len(warnings) == 1 and "label 'anger,joy' looks like several labels joined by ','" in warnings[0]

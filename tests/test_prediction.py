@@ -58,3 +58,45 @@ def test_progress_counts_every_text_once_with_batches_at_once(tokenizer):
     done = []
     predict_probabilities(length_forward([]), tokenizer, TEXTS * 3, 2, batch_size=2, progress=done.append, batches_at_once=3)
     assert sum(done) == len(TEXTS) * 3
+
+
+def tiny_classifier_folder(tmp_path, tokenizer):
+    from tiny_models import write_tiny_classifier_folder
+
+    return write_tiny_classifier_folder(tmp_path / "model", tokenizer, ["anger", "joy"])
+
+
+def test_no_texts_give_no_rows_and_bad_batch_sizes_are_named(tokenizer):
+    import pytest
+
+    assert predict_probabilities(length_forward([]), tokenizer, [], num_labels=2).shape == (0, 2)
+    for batch_size in (0, -1, 2.5, True):  # -1 used to return all-zero probabilities
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            predict_probabilities(length_forward([]), tokenizer, ["a text"], num_labels=2, batch_size=batch_size)
+    assert predict_probabilities(length_forward([]), tokenizer, ["a", "b"], num_labels=2, batch_size=np.int64(1)).shape == (2, 2)
+
+
+def test_one_string_or_a_non_string_item_is_a_type_error_not_labelled(tmp_path, tokenizer):
+    import pytest
+
+    from mlbert.prediction import load
+
+    classifier = load(tiny_classifier_folder(tmp_path, tokenizer), backend="torch")
+    with pytest.raises(TypeError, match=r"not one str: write predict\(\[text\]\)"):
+        classifier.predict("hello")  # would label five one-letter texts
+    with pytest.raises(TypeError, match=r"texts\[1\] is not a str but NoneType None"):
+        classifier.predict_proba(["fine", None])
+    assert classifier.predict([]) == [] and classifier.predict_proba(iter(["a", "b"])).shape == (2, 2)
+
+
+def test_bad_load_arguments_are_named(tmp_path, tokenizer):
+    import pytest
+
+    from mlbert.prediction import load
+
+    folder = tiny_classifier_folder(tmp_path, tokenizer)
+    for concurrency in (0, -3, 2.5, "4"):
+        with pytest.raises(ValueError, match="concurrency must be a whole number of at least 1"):
+            load(folder, backend="torch", concurrency=concurrency)
+    with pytest.raises(FileNotFoundError, match="config.json is a file; name the model folder that holds it"):
+        load(folder / "config.json")

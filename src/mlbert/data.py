@@ -14,6 +14,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,14 +138,25 @@ def _label_key(name: str) -> str:
 
 def label_warnings(splits: Splits) -> list[str]:
     """Warnings about the label list that do not stop prepare: a label that no training example
-    has (a 0/1 column of zeros only) can be predicted but never learned."""
+    has (a 0/1 column of zeros only) can be predicted but never learned; a name that looks like
+    several joined by the wrong separator."""
     seen = {name for names in splits.train["labels"] for name in names}
-    return [
+    unlearnable = [
         f"label column {name!r} has no positive example in the {len(splits.train)} training examples: "
         "the model cannot learn it"
         for name in splits.labels
         if name not in seen
     ]
+    # A label cell "anger,joy" reads as one label named "anger,joy" (the separator is ";"): legal,
+    # but far more often a mistake than a name.
+    joined = [
+        f"label {name!r} looks like several labels joined by {mark!r}; label names in a cell are separated by "
+        f"{LIST_SEPARATOR!r} (or give a list)"
+        for name in splits.labels
+        for mark in (",", "|")
+        if mark in name and all(part.strip() for part in name.split(mark))
+    ]
+    return unlearnable + joined
 
 
 def shared_texts(splits: Splits) -> dict[str, int]:
@@ -291,6 +303,8 @@ def load_user_files(params: PrepareParams) -> Splits:
     for split, frame in frames.items():
         check_known_labels(frame, labels, folder / paths[split])
     train = frames["train"]
+    held_out = [name for name, file in (("validation", params.validation_file), ("test", params.test_file)) if file is None]
+    check_room_to_train(len(train), params, held_out, folder / params.train_file)
     if "test" not in frames:
         train, frames["test"] = split_off(train, params.test_fraction, params.seed, labels)
     if "validation" not in frames:
@@ -300,11 +314,38 @@ def load_user_files(params: PrepareParams) -> Splits:
     return Splits(**frames, labels=labels)
 
 
+def check_room_to_train(rows: int, params: PrepareParams, held_out: list[str], path: Path) -> None:
+    """DataError if splitting validation and/or test off `rows` training rows (as split_off
+    does: each part rounded up) would leave a part, or train itself, empty."""
+    if not held_out:
+        return
+    sizes = {"test": math.ceil(params.test_fraction * rows)} if "test" in held_out else {}
+    if "validation" in held_out:
+        rest = rows - sizes.get("test", 0)
+        fraction = params.validation_fraction / (1.0 - (params.test_fraction if "test" in held_out else 0.0))
+        sizes["validation"] = math.ceil(fraction * rest) if rest > 0 else 0
+    left = rows - sum(sizes.values())
+    if left < 1 or min(sizes.values()) < 1:
+        asked = " and ".join(f"prepare.{name}_fraction {getattr(params, f'{name}_fraction'):g}" for name in held_out)
+        raise DataError(
+            f"{path}: {rows} row(s) cannot be split by {asked}: that leaves "
+            f"{max(left, 0)} to train on ({', '.join(f'{name} {size}' for name, size in sizes.items())}); "
+            "give more rows, smaller fractions, or the split files themselves"
+        )
+
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson", ".json", ".parquet")
+
+
 def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
-    """Read CSV / TSV / JSONL / parquet as strings, with errors that name the file and line."""
+    """Read CSV / TSV (.tsv, .txt) / JSONL / parquet as strings, with errors that name the file and line."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; name a file")
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{path}: unknown file type {suffix or '(no suffix)'!r}; use {', '.join(TABLE_SUFFIXES)}")
     if suffix == ".parquet":
         table = pd.read_parquet(path)
     else:
@@ -361,6 +402,9 @@ def normalise(
     id_prefix: str = "row",
 ) -> pd.DataFrame:
     """Turn a raw table into (`id`, `text`, `labels`), checking every cell we use."""
+    repeated = [name for name, count in Counter(label_columns or []).items() if count > 1]
+    if repeated:
+        raise DataError(f"prepare.label_columns names {', '.join(map(repr, repeated))} more than once")
     wanted = [text_column, *(label_columns or []), *filter(None, [id_column, label_column])]
     missing = [column for column in wanted if column not in table.columns]
     if missing:
@@ -377,8 +421,9 @@ def normalise(
     labels = []
     for i, text in enumerate(texts):
         where = f"{path}: row {i + 1}"
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{where} (id {ids[i]}), column {text_column!r}: text is empty")
+        problem = text_problem(text)
+        if problem:
+            raise DataError(f"{where} (id {ids[i]}), column {text_column!r}: {problem}")
         try:
             if label_columns is not None:
                 cells = table[label_columns].iloc[i]
@@ -391,6 +436,17 @@ def normalise(
     if duplicates:
         raise DataError(f"{path}: duplicate id(s) {', '.join(duplicates[:5])} in column {id_column!r}")
     return pd.DataFrame({"id": ids, "text": texts, "labels": labels})
+
+
+def text_problem(value: Any) -> str | None:
+    """Why a cell of the text column is not a text to train on, or None if it is one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "text is missing"
+    if not isinstance(value, str):
+        return f"not text but {type(value).__name__} {value!r:.40}"
+    if all(_is_invisible(char) for char in value):
+        return "text is empty" if not value.strip() else "text is made only of invisible characters"
+    return None
 
 
 def check_known_labels(frame: pd.DataFrame, labels: list[str], path: Path) -> None:
@@ -420,6 +476,8 @@ def split_off(
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 
     matrix = labels_to_multi_hot(frame["labels"], labels)
+    if matrix.shape[1] == 1:  # one label (a yes/no task): stratify on it and on its absence
+        matrix = np.hstack([matrix, 1 - matrix])
     splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     kept, held = next(splitter.split(np.zeros((len(frame), 1)), matrix))
     surplus = len(held) - math.ceil(fraction * len(frame))

@@ -77,6 +77,11 @@ def openvino_forward(path: Path, threads: int | None = None, streams: int | None
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads if streams is None else min(threads * streams, available_cores())
     compiled = ov.Core().compile_model(str(path), "CPU", config)
+    # OpenVINO's Python binding sets up its numpy bridge (pybind11's npy_api) on first use, once
+    # per process. Two forward threads doing that first use at once were seen to deadlock inside
+    # it (once, on a heavily loaded 2-core machine; the stacks of both ended in that set-up), so
+    # do it here, on the loading thread, before any forward thread exists.
+    np.asarray(ov.Tensor(np.zeros((1, 1), dtype=np.int64)).data)
     names = [port.get_any_name() for port in compiled.inputs]
     output = compiled.outputs[0]
     local = threading.local()

@@ -16,6 +16,7 @@ GPU when PyTorch sees one; the other backends run on the CPU.
 from __future__ import annotations
 
 import json
+import numbers
 import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -78,6 +79,9 @@ def predict_probabilities(
     """
     from tqdm.auto import tqdm
 
+    check_count(batch_size, "batch_size")
+    if len(texts) == 0:
+        return np.zeros((0, num_labels), dtype=np.float32)
     encoded = tokenizer(list(texts), truncation=True)
     names = list(encoded.keys())
     probabilities = np.zeros((len(texts), num_labels), dtype=np.float32)
@@ -130,8 +134,9 @@ class Classifier:
     batches_at_once: int = 1
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
-        """Probabilities for the raw `texts`, normalised first exactly as the training texts were."""
-        texts = normalise_texts(texts, self.normalise)
+        """Probabilities for the raw `texts` (any iterable of str; none: shape (0, labels)),
+        normalised first exactly as the training texts were."""
+        texts = normalise_texts(checked_texts(texts), self.normalise)
         return predict_probabilities(
             self.forward, self.tokenizer, texts, len(self.labels), batch_size, progress, self.batches_at_once
         )
@@ -148,6 +153,24 @@ class Classifier:
             }
             for row in probabilities
         ]
+
+
+def check_count(value: Any, name: str) -> None:
+    """ValueError unless `value` is a whole number (numpy's too, not a bool) of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+
+
+def checked_texts(texts: Any) -> list[str]:
+    """`texts` as a list of str; TypeError for one str (which would be labelled a character at a
+    time) or an item that is not a str, naming its position."""
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"texts must be a list of texts, not one {type(texts).__name__}: write predict([text])")
+    texts = list(texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{index}] is not a str but {type(text).__name__} {text!r:.40}")
+    return texts
 
 
 def available_backends(folder: str | Path) -> list[str]:
@@ -178,6 +201,10 @@ def load(
 
     folder = Path(folder)
     threads = usable_threads(threads)
+    if concurrency is not None:
+        check_count(concurrency, "concurrency")
+    if folder.is_file():
+        raise FileNotFoundError(f"{folder} is a file; name the model folder that holds it")
     if not (folder / "config.json").is_file():
         raise FileNotFoundError(f"{folder} is not a model folder (no config.json); run `dvc repro` first")
     present = available_backends(folder)
@@ -242,8 +269,7 @@ def usable_threads(threads: int | None) -> int | None:
     took 16 GB before answering)."""
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a whole number of at least 1, got {threads!r}")
+    check_count(threads, "threads")
     cores = available_cores()
     if threads > cores:
         warnings.warn(f"threads={threads} is more than the {cores} cores this process may use; using {cores}", stacklevel=3)
