@@ -23,6 +23,7 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -323,15 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
 
 
-
 @contextmanager
 def sigterm_as_exit() -> Iterator[None]:
     """Within the block, SIGTERM (kill, a job scheduler) raises SystemExit(143), as Ctrl-C raises
     KeyboardInterrupt, so the exception path removes --output's staging file (the stages do the
     same in stage.py). The previous handler is back after it."""
-
-    import threading
-
     if threading.current_thread() is not threading.main_thread():  # only it may set handlers
         yield
         return

@@ -303,33 +303,35 @@ def load_user_files(params: PrepareParams) -> Splits:
     for split, frame in frames.items():
         check_known_labels(frame, labels, folder / paths[split])
     train = frames["train"]
-    held_out = [name for name, file in (("validation", params.validation_file), ("test", params.test_file)) if file is None]
-    check_room_to_train(len(train), params, held_out, folder / params.train_file)
-    if "test" not in frames:
-        train, frames["test"] = split_off(train, params.test_fraction, params.seed, labels)
-    if "validation" not in frames:
-        fraction = params.validation_fraction / (1.0 - (0.0 if params.test_file else params.test_fraction))
-        train, frames["validation"] = split_off(train, fraction, params.seed, labels)
+    fractions = held_out_fractions(params)
+    check_room_to_train(len(train), fractions, params, folder / params.train_file)
+    for split, fraction in fractions.items():
+        train, frames[split] = split_off(train, fraction, params.seed, labels)
     frames["train"] = train
     return Splits(**frames, labels=labels)
 
 
-def check_room_to_train(rows: int, params: PrepareParams, held_out: list[str], path: Path) -> None:
-    """DataError if splitting validation and/or test off `rows` training rows (as split_off
-    does: each part rounded up) would leave a part, or train itself, empty."""
-    if not held_out:
-        return
-    sizes = {"test": math.ceil(params.test_fraction * rows)} if "test" in held_out else {}
-    if "validation" in held_out:
-        rest = rows - sizes.get("test", 0)
-        fraction = params.validation_fraction / (1.0 - (params.test_fraction if "test" in held_out else 0.0))
-        sizes["validation"] = math.ceil(fraction * rest) if rest > 0 else 0
-    left = rows - sum(sizes.values())
-    if left < 1 or min(sizes.values()) < 1:
-        asked = " and ".join(f"prepare.{name}_fraction {getattr(params, f'{name}_fraction'):g}" for name in held_out)
+def held_out_fractions(params: PrepareParams) -> dict[str, float]:
+    """The splits without a file of their own, in the order they are split off train, each with
+    its share of what is left at that point: test of all rows, then validation of the rest."""
+    fractions = {"test": params.test_fraction} if params.test_file is None else {}
+    if params.validation_file is None:
+        fractions["validation"] = params.validation_fraction / (1.0 - fractions.get("test", 0.0))
+    return fractions
+
+
+def check_room_to_train(rows: int, fractions: dict[str, float], params: PrepareParams, path: Path) -> None:
+    """DataError if splitting `fractions` off `rows` training rows (as split_off does: each part
+    rounded up) would leave a part, or train itself, empty."""
+    sizes, left = {}, rows
+    for split, fraction in fractions.items():
+        sizes[split] = math.ceil(fraction * left) if left > 0 else 0
+        left -= sizes[split]
+    if sizes and (left < 1 or min(sizes.values()) < 1):
+        asked = " and ".join(f"prepare.{split}_fraction {getattr(params, f'{split}_fraction'):g}" for split in ("validation", "test") if split in sizes)
         raise DataError(
             f"{path}: {rows} row(s) cannot be split by {asked}: that leaves "
-            f"{max(left, 0)} to train on ({', '.join(f'{name} {size}' for name, size in sizes.items())}); "
+            f"{max(left, 0)} to train on ({', '.join(f'{split} {size}' for split, size in sizes.items())}); "
             "give more rows, smaller fractions, or the split files themselves"
         )
 
