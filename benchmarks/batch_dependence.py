@@ -24,10 +24,11 @@ from mlbert.prediction import available_backends, load
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=str(EXPORT_DIR))
+    parser.add_argument("--data", default=str(PREPARED_DIR), help="prepared splits (default: %(default)s)")
     parser.add_argument("--backends", nargs="+", help="default: every backend the folder holds")
     parser.add_argument("--split", choices=("validation", "test"), default="test")
     args = parser.parse_args(argv)
-    texts = list(getattr(read_splits(PREPARED_DIR), args.split)["text"])
+    texts = list(getattr(read_splits(args.data), args.split)["text"])
     print("| backend | against | max abs difference | (text, label) decisions that differ | texts whose label set differs |")
     print("|---|---|---|---|---|")
     for backend in args.backends or available_backends(args.model):

@@ -161,6 +161,21 @@ def test_serving_prints_one_row_per_backend_against_pytorch_fp32(exported, prepa
     assert reference[6:] == [format_score(expected["f1_micro"]), format_score(expected["jaccard"])]
 
 
+# batch_dependence.py
+
+
+def test_batch_dependence_moves_only_dynamic_int8_beyond_float_rounding(exported, prepared, capsys):
+    assert script("batch_dependence").main(["--model", str(exported), "--data", str(prepared)]) == 0
+    rows = table(capsys.readouterr().out, "| backend | against |")
+    assert [row[:2] for row in rows] == [
+        [backend, against] for backend in ("openvino-int8", "onnx-int8", "onnx", "torch") for against in ("reverse order", "one at a time")
+    ]
+    for backend, _, max_diff, decisions, texts in rows:
+        assert texts.endswith("of 12") and 0 <= float(decisions.rstrip("%")) <= 100
+        if backend in ("onnx", "torch"):
+            assert float(max_diff) < 1e-4 and decisions == "0.00%" and texts == "0.00% of 12"
+
+
 def test_serving_openvino_adds_openvino_on_model_onnx_against_pytorch(exported, prepared, capsys):
     assert script("serving").main(
         ["--model", str(exported), "--data", str(prepared), "--repeats", "1", "--latency-texts", "2", "--openvino"]

@@ -320,6 +320,23 @@ def test_a_label_column_named_twice_is_refused(tmp_path):
         load_splits(params)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_header_that_names_a_column_twice_is_refused_not_renamed(tmp_path, suffix):
+    sep = "," if suffix == ".csv" else "\t"
+    (tmp_path / f"train{suffix}").write_text(sep.join(["text", "joy", "anger", "joy"]) + "\n" + sep.join(["hi", "1", "0", "0"]) + "\n")
+    params = own_files(tmp_path, train_file=f"train{suffix}", validation_file=f"train{suffix}", test_file=f"train{suffix}",
+                       label_columns=["joy", "anger"])  # fmt: skip
+    with pytest.raises(DataError, match=re.escape(f"train{suffix}: the header names column 'joy' twice (columns 2 and 4)")):
+        load_splits(params)
+
+
+def test_unnamed_header_cells_may_repeat(tmp_path):
+    (tmp_path / "train.csv").write_text("text,joy,,\nhi,1,,\nho,0,,\n")  # trailing commas: two unnamed columns
+    params = own_files(tmp_path, train_file="train.csv", validation_file="train.csv", test_file="train.csv",
+                       label_columns=["joy"])  # fmt: skip
+    assert load_splits(params).train["labels"].tolist() == [["joy"], []]
+
+
 @pytest.mark.parametrize(("name", "message"), [("train.xlsx", "unknown file type '.xlsx'"), ("folder", "is a folder")])
 def test_a_train_file_of_an_unknown_type_or_a_folder_is_named_as_such(tmp_path, name, message):
     (tmp_path / "folder").mkdir()

@@ -242,6 +242,7 @@ def test_health_metadata_and_openapi_describe_the_service(server, model_dir):
     assert status == 200
     assert meta["labels"] == LABELS and meta["thresholds"] == {"anger": 0.5, "joy": pytest.approx(0.3)}
     assert meta["backend"] == "torch" and meta["limits"]["max_texts"] == MAX_TEXTS
+    assert meta["batch_independent"] is True  # a text's answer does not depend on other requests
     assert meta["backend_texts_per_s"] is None  # the folder holds one backend: nothing was timed
     assert meta["device"] == ("cuda:0" if torch_sees_a_gpu() else "cpu")  # --device auto
     status, spec = server.request("GET", "/openapi.json")

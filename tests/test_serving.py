@@ -168,6 +168,54 @@ def test_auto_loads_the_backend_timed_fastest_here_and_caches_the_timing(exporte
     assert other.backend in ("onnx", "torch")
 
 
+def onnx_int8_far_ahead(runners, tokenizer, **_):
+    """A timing in which onnx-int8 wins by a mile (what AVX2-only CPUs measure, exaggerated)."""
+    return {name: 1000.0 if name == "onnx-int8" else 10.0 + k for k, name in enumerate(runners)}
+
+
+def test_auto_for_a_server_leaves_out_backends_whose_answers_move_with_their_batch_mates(exported, tmp_path, monkeypatch):
+    from mlbert import backend_choice
+
+    monkeypatch.setenv("MLBERT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(backend_choice, "time_backends", onnx_int8_far_ahead)
+    assert load(exported).backend == "onnx-int8"  # `predict`: the fastest
+    steady = load(exported, batch_independent=True)
+    assert steady.backend != "onnx-int8" and "onnx-int8" not in steady.choice["texts_per_s"]
+    assert load(exported, backend="onnx-int8", batch_independent=True).backend == "onnx-int8"  # named: as asked
+
+
+def test_with_nothing_but_a_batch_dependent_backend_auto_warns_and_uses_it():
+    from mlbert.prediction import auto_candidates
+
+    present = ["openvino-int8", "onnx-int8", "onnx", "torch"]
+    assert auto_candidates(present, batch_independent=False) == present
+    assert auto_candidates(present, batch_independent=True) == ["openvino-int8", "onnx", "torch"]
+    with pytest.warns(UserWarning, match="only onnx-int8 here, whose answers depend on the other texts of a batch"):
+        assert auto_candidates(["onnx-int8"], batch_independent=True) == ["onnx-int8"]
+
+
+@pytest.mark.parametrize("backend", ["auto", "onnx-int8"])
+def test_serve_says_whether_its_answers_can_depend_on_other_requests(exported, backend, tmp_path, monkeypatch, capsys):
+    import uvicorn
+
+    from mlbert import backend_choice, serving
+
+    monkeypatch.setenv("MLBERT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(backend_choice, "time_backends", onnx_int8_far_ahead)
+    started = []
+    real_create_app = serving.create_app
+    monkeypatch.setattr(serving, "create_app", lambda classifier, folder, limits: started.append((classifier, limits)) or real_create_app(classifier, folder, limits))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)  # built and configured, not listening
+    assert serving.main(["--model", str(exported), "--backend", backend]) == 0
+    (classifier, limits), err = started[0], capsys.readouterr().err
+    steady = serving.metadata(classifier, exported, limits)["batch_independent"]
+    if backend == "auto":
+        assert classifier.backend != "onnx-int8" and steady is True and "warning" not in err
+    else:
+        assert classifier.backend == "onnx-int8" and steady is False
+        assert "serve: warning: backend onnx-int8: a text's labels can change with the other requests batched with it" in err
+
+
 def test_onnx_fp32_gives_pytorch_probabilities_within_1e_4(exported):
     expected = load(exported, backend="torch").predict_proba(TEXTS, batch_size=2)
     got = load(exported, backend="onnx").predict_proba(TEXTS, batch_size=2)

@@ -361,14 +361,10 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
             table = _read_json_lines(path, text)
         else:
             delimiter = sep or ("," if suffix == ".csv" else "\t")
+            quoting = csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE
+            check_header_names(path, next(csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting), []))
             try:
-                table = pd.read_csv(
-                    io.StringIO(text),
-                    sep=delimiter,
-                    dtype=str,
-                    keep_default_na=False,
-                    quoting=csv.QUOTE_MINIMAL if delimiter == "," else csv.QUOTE_NONE,
-                )
+                table = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, quoting=quoting)
             except pd.errors.ParserError as error:
                 raise DataError(f"{path}: {error}") from error
             except pd.errors.EmptyDataError as error:
@@ -376,6 +372,19 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
     if table.empty:
         raise DataError(f"{path}: no data rows (only a header, or nothing)")
     return table
+
+
+def check_header_names(path: Path, header: list[str]) -> None:
+    """A header that names a column twice is refused: pandas would quietly rename the second
+    (`joy` -> `joy.1`), and which of the two holds the labels would be a guess."""
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name.strip() and name in seen:
+            raise DataError(
+                f"{path}: the header names column {name!r} twice (columns {seen[name]} and {number}); "
+                "give every column its own name"
+            )
+        seen.setdefault(name, number)
 
 
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:

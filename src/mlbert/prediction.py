@@ -49,6 +49,11 @@ BACKEND_FILES = {
 }
 INT8_BACKENDS = ("openvino-int8", "onnx-int8")
 BACKENDS = tuple(BACKEND_FILES)
+# onnxruntime's dynamic int8 scales each batch's activations by that batch's own range, so a
+# text's probabilities move with whatever else shares its batch (one test tweet in ten changes
+# label set: docs/serving.md). The other backends give a text the same answer in any batch, up to
+# float rounding (OpenVINO's int8 scales were fixed at export).
+BATCH_DEPENDENT_BACKENDS = ("onnx-int8",)
 
 # A bar of batches on stderr, or a callback told how many texts each batch finished.
 Progress = bool | Callable[[int], object]
@@ -184,6 +189,7 @@ def load(
     threads: int | None = None,
     concurrency: int | None = None,
     device: str = AUTO,
+    batch_independent: bool = False,
 ) -> Classifier:
     """Load an exported folder (or a trained model folder) with `backend`; None or "auto": the
     backend the folder holds that is fastest on this machine, timed on first use and then cached
@@ -194,7 +200,9 @@ def load(
     given (left None, the cores are shared among the passes), else a cap on all the model's threads
     (OpenVINO's throughput mode then fits its streams inside it). `device`: where the torch
     backend runs (devices.py); with a GPU, `auto` loads the torch backend there, untimed, since
-    no CPU runtime comes near a GPU."""
+    no CPU runtime comes near a GPU. `batch_independent`: `auto` leaves out the backends whose
+    answer for a text depends on its batch-mates (BATCH_DEPENDENT_BACKENDS), unless the folder
+    holds nothing else; a backend named explicitly is loaded as asked."""
     from transformers import AutoConfig, AutoTokenizer
 
     from .launch import visible_gpus
@@ -241,12 +249,27 @@ def load(
     if auto and device != CPU:
         backend, choice = GPU_BACKENDS[0], {"gpu": device}
     elif auto:
-        backend, choice, built = auto_backend(folder, present, BACKEND_FILES, tokenizer, build, threads, concurrency)
+        candidates = auto_candidates(present, batch_independent)
+        backend, choice, built = auto_backend(folder, candidates, BACKEND_FILES, tokenizer, build, threads, concurrency)
     runner = built[backend] if backend in built else build(backend)
     return Classifier(
         runner.forward, tokenizer, labels, thresholds, backend, runner.model, normalise, choice,
         device=device, batches_at_once=runner.batches_at_once,
     )  # fmt: skip
+
+
+def auto_candidates(present: Sequence[str], batch_independent: bool) -> list[str]:
+    """The backends `auto` chooses among: those present, less the batch-dependent ones when the
+    answers must not depend on batch-mates (and something else is there to run)."""
+    if not batch_independent:
+        return list(present)
+    steady = [name for name in present if name not in BATCH_DEPENDENT_BACKENDS]
+    if not steady:
+        warnings.warn(
+            f"backend auto: only {', '.join(present)} here, whose answers depend on the other texts of a batch",
+            stacklevel=3,
+        )
+    return steady or list(present)
 
 
 def check_vocabulary(folder: Path, tokenizer: Any, config: Any) -> None:

@@ -38,7 +38,7 @@ from .devices import CPU, device_for_backend
 from .errors import MlbertError
 from .manifest import read_manifest
 from .paths import EXPORT_DIR
-from .prediction import BACKENDS, Classifier, available_backends, load
+from .prediction import BACKENDS, BATCH_DEPENDENT_BACKENDS, Classifier, available_backends, load
 from .text_files import LONE_SURROGATE
 
 # How requests are batched when the flags leave it open, by where the model runs. On a CPU,
@@ -206,6 +206,8 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
         "base_model": (params.get("model") or {}).get("name"),
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
+        # False: a text's answer can depend on the other requests batched with it.
+        "batch_independent": classifier.backend not in BATCH_DEPENDENT_BACKENDS,
         "device": classifier.device,
         "backend_texts_per_s": classifier.choice.get("texts_per_s") or None,  # what `auto` chose by
         "normalise": dict(vars(classifier.normalise)),
@@ -414,7 +416,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, default=EXPORT_DIR, help=f"exported folder (default: {EXPORT_DIR})")
     parser.add_argument(
         "--backend", choices=("auto", *BACKENDS), default="auto",
-        help="forward pass (default auto: of those the folder has, the fastest on this machine, timed once and cached)",
+        help="forward pass (default auto: of those the folder has, the fastest on this machine whose answers do not "
+        "depend on the other requests in a batch, so not onnx-int8; timed once and cached)",
     )  # fmt: skip
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port (default: 8080; 0 picks a free one)")
@@ -477,8 +480,20 @@ def main(argv: list[str] | None = None) -> int:
     quiet_transformers()
     try:
         limits = batching_for_device(args)
-        classifier = load(args.model, backend=args.backend, threads=args.threads, concurrency=limits.workers, device=args.device)
+        # Concurrent requests share batches, so a batch-dependent backend would let one client's
+        # texts change another's labels: `auto` leaves such backends out here (not in `predict`,
+        # whose batches hold only the caller's own texts).
+        classifier = load(
+            args.model, backend=args.backend, threads=args.threads, concurrency=limits.workers, device=args.device,
+            batch_independent=True,
+        )  # fmt: skip
         report_choice(classifier)
+        if classifier.backend in BATCH_DEPENDENT_BACKENDS:
+            print(
+                f"serve: warning: backend {classifier.backend}: a text's labels can change with the other "
+                "requests batched with it (docs/serving.md); --backend openvino-int8 or onnx avoid that",
+                file=sys.stderr,
+            )
     except (MlbertError, OSError, ValueError) as error:
         print(f"serve: error: {one_line(error)}", file=sys.stderr)
         return 1
