@@ -224,6 +224,13 @@ def test_bad_json_line_is_named(tmp_path):
         load_splits(params)
 
 
+def test_a_json_line_that_gives_a_key_twice_is_refused_naming_the_line(tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"text": "a", "labels": []}\n\n{"text": "b", "labels": ["x"], "labels": []}\n')
+    params = own_files(tmp_path, train_file="d.jsonl", label_column="labels")
+    with pytest.raises(DataError, match="d.jsonl: line 3 gives 'labels' twice"):
+        load_splits(params)
+
+
 # --- the normalised output -------------------------------------------------------------------
 
 

@@ -387,6 +387,22 @@ def check_header_names(path: Path, header: list[str]) -> None:
         seen.setdefault(name, number)
 
 
+class _RepeatedKey(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _object_with_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads keeps the last of two equal keys without a word; a record that names a column
+    twice is refused instead, as a CSV header is (check_header_names)."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
+
+
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
     records = []
     # Only "\n" ends a line: JSON strings may hold U+2028, U+0085 and others that splitlines() splits on.
@@ -394,9 +410,11 @@ def _read_json_lines(path: Path, text: str) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_with_unique_keys)
         except json.JSONDecodeError as error:
             raise DataError(f"{path}: line {number} is not valid JSON ({error.msg})") from error
+        except _RepeatedKey as repeated:
+            raise DataError(f"{path}: line {number} gives {repeated.key!r} twice; which value holds would be a guess") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}: line {number} is not a JSON object")
         records.append(record)
