@@ -377,14 +377,25 @@ def read_table(path: Path, sep: str | None = None) -> pd.DataFrame:
 def check_header_names(path: Path, header: list[str]) -> None:
     """A header that names a column twice is refused: pandas would quietly rename the second
     (`joy` -> `joy.1`), and which of the two holds the labels would be a guess."""
+    named = [(number, name) for number, name in enumerate(header, start=1) if name.strip()]
+    repeat = first_repeat([name for _, name in named])
+    if repeat is not None:
+        (first, name), (second, _) = named[repeat[0]], named[repeat[1]]
+        raise DataError(
+            f"{path}: the header names column {name!r} twice (columns {first} and {second}); "
+            "give every column its own name"
+        )
+
+
+def first_repeat(names: list[str]) -> tuple[int, int] | None:
+    """The positions of the first name that occurs again (where it first stood, where it came
+    back), or None if every name is different."""
     seen: dict[str, int] = {}
-    for number, name in enumerate(header, start=1):
-        if name.strip() and name in seen:
-            raise DataError(
-                f"{path}: the header names column {name!r} twice (columns {seen[name]} and {number}); "
-                "give every column its own name"
-            )
-        seen.setdefault(name, number)
+    for position, name in enumerate(names):
+        if name in seen:
+            return seen[name], position
+        seen[name] = position
+    return None
 
 
 class _RepeatedKey(Exception):
@@ -395,12 +406,10 @@ class _RepeatedKey(Exception):
 def _object_with_unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json.loads keeps the last of two equal keys without a word; a record that names a column
     twice is refused instead, as a CSV header is (check_header_names)."""
-    record: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in record:
-            raise _RepeatedKey(key)
-        record[key] = value
-    return record
+    repeat = first_repeat([key for key, _ in pairs])
+    if repeat is not None:
+        raise _RepeatedKey(pairs[repeat[0]][0])
+    return dict(pairs)
 
 
 def _read_json_lines(path: Path, text: str) -> pd.DataFrame:

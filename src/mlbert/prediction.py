@@ -138,6 +138,11 @@ class Classifier:
     # Forward passes run at the same time over a long list: OpenVINO's streams; 1 for the others.
     batches_at_once: int = 1
 
+    @property
+    def batch_independent(self) -> bool:
+        """Whether a text's answer stays the same whatever else shares its batch."""
+        return self.backend not in BATCH_DEPENDENT_BACKENDS
+
     def predict_proba(self, texts: Sequence[str], batch_size: int = 32, progress: Progress = False) -> np.ndarray:
         """Probabilities for the raw `texts` (any iterable of str; none: shape (0, labels)),
         normalised first exactly as the training texts were."""

@@ -38,7 +38,7 @@ from .devices import CPU, device_for_backend
 from .errors import MlbertError
 from .manifest import read_manifest
 from .paths import EXPORT_DIR
-from .prediction import BACKENDS, BATCH_DEPENDENT_BACKENDS, Classifier, available_backends, load
+from .prediction import BACKENDS, Classifier, available_backends, load
 from .text_files import LONE_SURROGATE
 
 # How requests are batched when the flags leave it open, by where the model runs. On a CPU,
@@ -207,7 +207,7 @@ def metadata(classifier: Classifier, folder: Path, limits: ServeLimits) -> dict[
         "metrics": manifest.get("metrics"),
         "backend": classifier.backend,
         # False: a text's answer can depend on the other requests batched with it.
-        "batch_independent": classifier.backend not in BATCH_DEPENDENT_BACKENDS,
+        "batch_independent": classifier.batch_independent,
         "device": classifier.device,
         "backend_texts_per_s": classifier.choice.get("texts_per_s") or None,  # what `auto` chose by
         "normalise": dict(vars(classifier.normalise)),
@@ -488,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_independent=True,
         )  # fmt: skip
         report_choice(classifier)
-        if classifier.backend in BATCH_DEPENDENT_BACKENDS:
+        if not classifier.batch_independent:
             print(
                 f"serve: warning: backend {classifier.backend}: a text's labels can change with the other "
                 "requests batched with it (docs/serving.md); --backend openvino-int8 or onnx avoid that",
